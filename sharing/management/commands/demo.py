@@ -1,0 +1,90 @@
+"""demo: everything `make run` needs — migrations, demo organisations, tokens, collections, seed pack, admin."""
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from sharing.knowledge_pack import knowledge_pack_load
+from sharing.models import ApiToken, Collection, Membership, Organisation
+from sharing.services import GrantSpec, collection_create, organisation_create, token_issue, token_revoke
+
+DEMO_ORGS = [
+    # (name, kind, trusted, scopes of its demo token)
+    ("MDX Consortium Hub", "hub", True, "read,write,admin"),
+    ("Aurora AI Lab", "lab", True, "read,write"),
+    ("Borealis Research", "lab", False, "read,write"),
+    ("Nimbus Cloud", "cloud", False, "read,write"),
+]
+MEMBERS = ["Aurora AI Lab", "Borealis Research", "Nimbus Cloud"]
+DEMO_TOKEN_NAME = "demo"
+
+
+class Command(BaseCommand):
+    help = "Set up a demo hub: migrate, organisations, tokens (printed once), collections, seed pack, admin login."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--no-migrate", action="store_true", help="skip running migrations first")
+
+    def handle(self, *args, no_migrate=False, **options):
+        if not no_migrate:
+            call_command("migrate", interactive=False, verbosity=0)
+        with transaction.atomic():
+            orgs = self._organisations()
+            self._collections(orgs)
+            pack = knowledge_pack_load()
+            tokens = self._tokens(orgs)
+            password = self._admin(orgs["MDX Consortium Hub"])
+        w = self.stdout.write
+        w(self.style.SUCCESS("MDX Hub demo data is ready."))
+        w(f"Seed pack: {pack.objects} objects in collection {pack.collection.title!r} ({pack.collection.pk})")
+        for collection in Collection.objects.order_by("title"):
+            w(f"Collection {collection.title!r}: {collection.pk}")
+        w("API tokens (shown once; earlier demo tokens are revoked):")
+        for name, plaintext in tokens:
+            w(f"  {name:<20} {plaintext}")
+        w(f"Web UI: http://127.0.0.1:8000/  — sign in as 'admin' with password: {password}")
+        w("TAXII discovery: http://127.0.0.1:8000/taxii2/  (Authorization: Bearer <token>)")
+
+    def _organisations(self) -> dict[str, Organisation]:
+        orgs = {}
+        for name, kind, trusted, _ in DEMO_ORGS:
+            orgs[name] = Organisation.objects.filter(name=name).first() or organisation_create(
+                name=name, kind=kind, trusted=trusted
+            )
+        return orgs
+
+    def _collections(self, orgs: dict[str, Organisation]) -> None:
+        hub = orgs["MDX Consortium Hub"]
+        specs = [
+            ("consortium-indicators", "AMBER indicators shared between members; members read and write.",
+             [GrantSpec(hub, True, True)] + [GrantSpec(orgs[m], True, True) for m in MEMBERS], "amber"),
+            ("sightings-inbox", "Count-only sightings and opinions; members write, only the hub reads.",
+             [GrantSpec(hub, True, False)] + [GrantSpec(orgs[m], False, True) for m in MEMBERS], "amber+strict"),
+            ("hub-aggregates", "Aggregated sightings relayed by the hub under its own identity.",
+             [GrantSpec(hub, True, True)] + [GrantSpec(orgs[m], True, False) for m in MEMBERS], "amber"),
+        ]
+        for title, description, grants, ceiling in specs:
+            if not Collection.objects.filter(title=title).exists():
+                collection_create(title=title, description=description, grants=grants, tlp_ceiling=ceiling)
+
+    def _tokens(self, orgs: dict[str, Organisation]) -> list[tuple[str, str]]:
+        issued = []
+        for name, _, _, scopes in DEMO_ORGS:
+            for old in ApiToken.objects.filter(organisation=orgs[name], name=DEMO_TOKEN_NAME, revoked_at=None):
+                token_revoke(token=old)
+            _, plaintext = token_issue(organisation=orgs[name], scopes=scopes, name=DEMO_TOKEN_NAME)
+            issued.append((name, plaintext))
+        return issued
+
+    def _admin(self, hub: Organisation) -> str:
+        password = secrets.token_urlsafe(12)
+        User = get_user_model()
+        user = User.objects.filter(username="admin").first() or User(username="admin", email="admin@example.invalid")
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        Membership.objects.update_or_create(user=user, organisation=hub, defaults={"role": Membership.Role.ADMIN})
+        return password

@@ -1,0 +1,254 @@
+"""Organisations, access (memberships, API tokens, grants), collections and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from indicators.models import TLP_CHOICES, StixObject
+
+
+class Organisation(models.Model):
+    class Kind(models.TextChoices):
+        LAB = "lab", "AI lab"
+        CLOUD = "cloud", "Cloud provider"
+        AUTHORITY = "authority", "Authority"
+        HUB = "hub", "Hub operator"
+
+    class ReviewPolicy(models.TextChoices):
+        REVIEW = "review", "Review before publishing"
+        TRUSTED = "trusted", "Publish at once"
+
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    review_policy = models.CharField(max_length=10, choices=ReviewPolicy.choices, default=ReviewPolicy.REVIEW)
+    # The organisation's STIX identity (identity_class "organization"), used as created_by_ref.
+    identity = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def identity_id(self) -> str:
+        return self.identity["id"]
+
+    @property
+    def is_trusted(self) -> bool:
+        return self.review_policy == self.ReviewPolicy.TRUSTED
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        REVIEWER = "reviewer", "Reviewer"
+        VIEWER = "viewer", "Viewer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "organisation"], name="membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.organisation} ({self.role})"
+
+
+class ApiToken(models.Model):
+    """An organisation's API token. Only a lookup prefix and a SHA-256 digest are stored."""
+
+    SCOPES = ("read", "write", "admin")
+
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=200, blank=True, default="")
+    prefix = models.CharField(max_length=16, unique=True)
+    digest = models.CharField(max_length=64)
+    scopes = models.CharField(max_length=50)  # comma-separated subset of SCOPES
+    allowed_cidrs = models.TextField(blank=True, default="")  # comma-separated; empty = anywhere
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.organisation})"
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+    def has_scope(self, scope: str) -> bool:
+        # admin implies every other scope.
+        return scope in self.scope_set or "admin" in self.scope_set
+
+    @property
+    def cidr_list(self) -> list[str]:
+        return [c.strip() for c in self.allowed_cidrs.split(",") if c.strip()]
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class Collection(models.Model):
+    """A TAXII 2.1 collection."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True, default="")
+    # Public collections are readable by every organisation, but only their TLP:CLEAR objects.
+    is_public = models.BooleanField(default=False)
+    # High-water mark of date_added: the next entry gets a strictly later timestamp.
+    last_added = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Grant(models.Model):
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="grants")
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="grants")
+    can_read = models.BooleanField(default=True)
+    can_write = models.BooleanField(default=False)
+    tlp_ceiling = models.CharField(max_length=12, choices=TLP_CHOICES, default="amber")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organisation", "collection"], name="grant_unique")]
+
+    def __str__(self) -> str:
+        rights = ("r" if self.can_read else "") + ("w" if self.can_write else "")
+        return f"{self.organisation} → {self.collection} ({rights or '-'}, ≤ {self.tlp_ceiling})"
+
+
+class CollectionEntry(models.Model):
+    """An object version published in a collection, with its server-assigned date_added.
+
+    The version's id, type, version key, spec_version and TLP rank are copied here so every
+    feed query (grant + TLP filter, match[...], keyset paging) runs on this one table and
+    its indexes; only the page's rows join StixObject for their JSON text.
+    """
+
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="entries")
+    stix_object = models.ForeignKey(StixObject, on_delete=models.PROTECT, related_name="entries")
+    date_added = models.DateTimeField()
+    submitted_by = models.ForeignKey(
+        Organisation, on_delete=models.SET_NULL, null=True, blank=True, related_name="entries"
+    )
+    stix_id = models.CharField(max_length=300)
+    type = models.CharField(max_length=250)
+    modified = models.DateTimeField()
+    spec_version = models.CharField(max_length=8, default="2.1")
+    tlp_rank = models.PositiveSmallIntegerField()
+    # The newest version of this stix_id in this collection (TAXII match[version]=last).
+    is_latest = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["collection", "stix_object"], name="collection_entry_unique"),
+            models.UniqueConstraint(fields=["collection", "date_added"], name="collection_date_added_unique"),
+        ]
+        indexes = [
+            # The keyset cursor of every feed: (date_added, id) inside one collection.
+            models.Index(fields=["collection", "date_added", "id"], name="collection_entry_keyset"),
+            models.Index(fields=["collection", "stix_id", "modified"], name="collection_entry_versions"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.collection_id}: {self.stix_id} @ {self.date_added.isoformat()}"
+
+
+class Submission(models.Model):
+    """One POSTed envelope. It *is* the TAXII 2.1 status resource (§4.3.1)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="submissions")
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="submissions")
+    token = models.ForeignKey(ApiToken, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"submission {self.id} by {self.organisation}"
+
+
+class SubmissionItem(models.Model):
+    """The fate of one object of a submission: pending review, success, or failure with a message."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCESS = "success", "Success"
+        FAILURE = "failure", "Failure"
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField()
+    stix_id = models.CharField(max_length=300, blank=True, default="")
+    version = models.CharField(max_length=40, blank=True, default="")  # modified (or created) as sent
+    stix_object = models.ForeignKey(StixObject, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    state = models.CharField(max_length=10, choices=State.choices, db_index=True)
+    message = models.TextField(blank=True, default="")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["submission", "position"]
+        constraints = [models.UniqueConstraint(fields=["submission", "position"], name="submission_item_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.stix_id or '#' + str(self.position)}: {self.state}"
+
+
+class AuditEvent(models.Model):
+    """Who did what, when and from where. Append-only: rows are never changed or deleted."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    action = models.CharField(max_length=100, db_index=True)
+    # No database constraint and no cascade: deleting a user, token or organisation must
+    # neither rewrite nor remove the history of what they did.
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+        related_name="+",
+    )
+    actor_token = models.ForeignKey(
+        ApiToken, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    organisation = models.ForeignKey(
+        Organisation, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+    )
+    actor_label = models.CharField(max_length=200, blank=True, default="")  # survives actor deletion
+    target_type = models.CharField(max_length=100, blank=True, default="")
+    target_id = models.CharField(max_length=300, blank=True, default="")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.target_id}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise PermissionError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("audit events are append-only")

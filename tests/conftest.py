@@ -1,0 +1,55 @@
+"""Shared fixtures: a small cast of organisations and tokens, and auto-skips for real services."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+    has_redis = bool(os.environ.get("REDIS_URL") or os.environ.get("CELERY_BROKER_URL"))
+    for item in items:
+        if "requires_postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason="needs DATABASE_URL pointing at PostgreSQL"))
+        if "requires_redis" in item.keywords and not has_redis:
+            item.add_marker(pytest.mark.skip(reason="needs REDIS_URL / CELERY_BROKER_URL"))
+
+
+def load_bundle(name: str) -> dict:
+    return json.loads((DATA / name).read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def make_org(db):
+    from sharing.services import organisation_create
+
+    def make(name: str, kind: str = "lab", trusted: bool = False):
+        return organisation_create(name=name, kind=kind, trusted=trusted)
+
+    return make
+
+
+@pytest.fixture
+def alice_lab(make_org):
+    """A trusted lab: publishes without review."""
+    return make_org("Alice Lab", "lab", trusted=True)
+
+
+@pytest.fixture
+def bob_cloud(make_org):
+    """A cloud provider whose submissions wait for review."""
+    return make_org("Bob Cloud", "cloud")
+
+
+@pytest.fixture
+def charlie_outsider(make_org):
+    """An organisation with no grants at all."""
+    return make_org("Charlie Outsider", "authority")
