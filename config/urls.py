@@ -1,4 +1,4 @@
-"""URL map: web UI, /healthz, Django admin, TAXII 2.1 (/taxii2/)."""
+"""URL map: web UI, /healthz, Django admin, TAXII 2.1 (/taxii2/), REST API v1 (/api/v1/)."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -13,4 +13,5 @@ urlpatterns = [
     path("healthz", web.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("taxii2/", include("sharing.taxii.urls")),
+    path("api/v1/", include("sharing.api.urls")),
 ]

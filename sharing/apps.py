@@ -1,4 +1,5 @@
 """App config for organisations, access control, collections and feeds."""
+
 from django.apps import AppConfig
 
 

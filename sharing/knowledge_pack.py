@@ -37,7 +37,10 @@ def knowledge_pack_load(*, path: Path = PACK_PATH) -> PackLoad:
     ids = {o["id"] for o in objects}
     objects += [m for m in TLP_MARKING_OBJECTS if m["id"] not in ids]
     collection = Collection.objects.filter(title=SEED_COLLECTION_TITLE).first() or collection_create(
-        title=SEED_COLLECTION_TITLE, description=SEED_COLLECTION_DESCRIPTION, tlp_ceiling="clear", is_public=True
+        title=SEED_COLLECTION_TITLE,
+        description=SEED_COLLECTION_DESCRIPTION,
+        tlp_ceiling="clear",
+        is_public=True,
     )
     before = collection.entries.count()
     _, errors = objects_publish(collection=collection, objects=objects)

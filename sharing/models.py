@@ -202,7 +202,9 @@ class SubmissionItem(models.Model):
     position = models.PositiveIntegerField()
     stix_id = models.CharField(max_length=300, blank=True, default="")
     version = models.CharField(max_length=40, blank=True, default="")  # modified (or created) as sent
-    stix_object = models.ForeignKey(StixObject, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    stix_object = models.ForeignKey(
+        StixObject, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     state = models.CharField(max_length=10, choices=State.choices, db_index=True)
     message = models.TextField(blank=True, default="")
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
@@ -210,7 +212,9 @@ class SubmissionItem(models.Model):
 
     class Meta:
         ordering = ["submission", "position"]
-        constraints = [models.UniqueConstraint(fields=["submission", "position"], name="submission_item_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "position"], name="submission_item_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.stix_id or '#' + str(self.position)}: {self.state}"
@@ -224,14 +228,23 @@ class AuditEvent(models.Model):
     # No database constraint and no cascade: deleting a user, token or organisation must
     # neither rewrite nor remove the history of what they did.
     actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
         related_name="+",
     )
     actor_token = models.ForeignKey(
         ApiToken, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
     )
     organisation = models.ForeignKey(
-        Organisation, on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+"
+        Organisation,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     actor_label = models.CharField(max_length=200, blank=True, default="")  # survives actor deletion
     target_type = models.CharField(max_length=100, blank=True, default="")

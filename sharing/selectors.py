@@ -67,7 +67,9 @@ def readable_entries(access: CollectionAccess) -> QuerySet:
     """The entries of one collection that the access allows reading: nothing above its ceiling."""
     if not access.can_read:
         return CollectionEntry.objects.none()
-    return CollectionEntry.objects.filter(collection_id=access.collection.pk, tlp_rank__lte=access.ceiling_rank)
+    return CollectionEntry.objects.filter(
+        collection_id=access.collection.pk, tlp_rank__lte=access.ceiling_rank
+    )
 
 
 def visible_entries(organisation: Organisation, collection_id: str | uuid.UUID | None = None) -> QuerySet:

@@ -53,7 +53,12 @@ def audit_record(
 
 # --- Organisations --------------------------------------------------------------------------------
 
-_SECTORS = {"lab": ["technology"], "cloud": ["technology"], "authority": ["government"], "hub": ["technology"]}
+_SECTORS = {
+    "lab": ["technology"],
+    "cloud": ["technology"],
+    "authority": ["government"],
+    "hub": ["technology"],
+}
 
 
 def organisation_create(*, name: str, kind: str, trusted: bool = False, user=None) -> Organisation:
@@ -83,8 +88,14 @@ def organisation_create(*, name: str, kind: str, trusted: bool = False, user=Non
     try:
         with transaction.atomic():
             org = Organisation.objects.create(name=name, kind=kind, review_policy=policy, identity=identity)
-            audit_record("organisation.create", user=user, organisation=org, target_type="organisation",
-                         target_id=org.pk, details={"kind": kind, "review_policy": policy})
+            audit_record(
+                "organisation.create",
+                user=user,
+                organisation=org,
+                target_type="organisation",
+                target_id=org.pk,
+                details={"kind": kind, "review_policy": policy},
+            )
     except IntegrityError:
         raise ServiceError(f"an organisation named {name!r} already exists") from None
     return org
@@ -141,8 +152,15 @@ def token_issue(
             expires_at=timezone.now() + timedelta(days=expires_days) if expires_days else None,
             created_by=user,
         )
-        audit_record("token.issue", user=user, token=by_token, organisation=organisation, target_type="token",
-                     target_id=token.prefix, details={"scopes": scope_list, "expires_days": expires_days})
+        audit_record(
+            "token.issue",
+            user=user,
+            token=by_token,
+            organisation=organisation,
+            target_type="token",
+            target_id=token.prefix,
+            details={"scopes": scope_list, "expires_days": expires_days},
+        )
     return token, new.plaintext
 
 
@@ -150,8 +168,14 @@ def token_revoke(*, token: ApiToken, user=None, by_token: ApiToken | None = None
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
-        audit_record("token.revoke", user=user, token=by_token, organisation=token.organisation,
-                     target_type="token", target_id=token.prefix)
+        audit_record(
+            "token.revoke",
+            user=user,
+            token=by_token,
+            organisation=token.organisation,
+            target_type="token",
+            target_id=token.prefix,
+        )
     return token
 
 
@@ -233,31 +257,60 @@ def collection_create(
         raise ServiceError(f"a collection titled {title!r} already exists")
     try:
         with transaction.atomic():
-            collection = Collection.objects.create(title=title, description=description or "", is_public=is_public)
+            collection = Collection.objects.create(
+                title=title, description=description or "", is_public=is_public
+            )
             for g in grants:
-                Grant.objects.create(organisation=g.organisation, collection=collection, can_read=g.can_read,
-                                     can_write=g.can_write, tlp_ceiling=ceiling)
-            audit_record("collection.create", user=user, target_type="collection", target_id=collection.pk,
-                         details={"title": title, "public": is_public, "tlp_ceiling": ceiling,
-                                  "grants": [f"{g.organisation.name}:{'r' * g.can_read}{'w' * g.can_write}"
-                                             for g in grants]})
+                Grant.objects.create(
+                    organisation=g.organisation,
+                    collection=collection,
+                    can_read=g.can_read,
+                    can_write=g.can_write,
+                    tlp_ceiling=ceiling,
+                )
+            audit_record(
+                "collection.create",
+                user=user,
+                target_type="collection",
+                target_id=collection.pk,
+                details={
+                    "title": title,
+                    "public": is_public,
+                    "tlp_ceiling": ceiling,
+                    "grants": [
+                        f"{g.organisation.name}:{'r' * g.can_read}{'w' * g.can_write}" for g in grants
+                    ],
+                },
+            )
     except IntegrityError:
         raise ServiceError(f"a collection titled {title!r} already exists") from None
     return collection
 
 
 def grant_set(
-    *, organisation: Organisation, collection: Collection, can_read: bool, can_write: bool,
-    tlp_ceiling: str = "amber", user=None,
+    *,
+    organisation: Organisation,
+    collection: Collection,
+    can_read: bool,
+    can_write: bool,
+    tlp_ceiling: str = "amber",
+    user=None,
 ) -> Grant:
     ceiling = validate_tlp(tlp_ceiling)
     with transaction.atomic():
         grant, _ = Grant.objects.update_or_create(
-            organisation=organisation, collection=collection,
+            organisation=organisation,
+            collection=collection,
             defaults={"can_read": can_read, "can_write": can_write, "tlp_ceiling": ceiling},
         )
-        audit_record("grant.set", user=user, organisation=organisation, target_type="collection",
-                     target_id=collection.pk, details={"read": can_read, "write": can_write, "tlp": ceiling})
+        audit_record(
+            "grant.set",
+            user=user,
+            organisation=organisation,
+            target_type="collection",
+            target_id=collection.pk,
+            details={"read": can_read, "write": can_write, "tlp": ceiling},
+        )
     return grant
 
 
@@ -284,8 +337,11 @@ def collection_publish(
         present = set()
         pks = [o.pk for o in stix_objects]
         for start in range(0, len(pks), 1000):
-            present.update(CollectionEntry.objects.filter(collection=locked, stix_object__in=pks[start : start + 1000])
-                           .values_list("stix_object_id", flat=True))
+            present.update(
+                CollectionEntry.objects.filter(
+                    collection=locked, stix_object__in=pks[start : start + 1000]
+                ).values_list("stix_object_id", flat=True)
+            )
         now = timezone.now()
         stamp = max(now, locked.last_added + _TICK) if locked.last_added else now
         entries: list[CollectionEntry] = []
@@ -293,11 +349,20 @@ def collection_publish(
             if obj.pk in present:
                 continue
             present.add(obj.pk)
-            entries.append(CollectionEntry(
-                collection=locked, stix_object=obj, date_added=stamp, submitted_by=submitted_by,
-                stix_id=obj.stix_id, type=obj.type, modified=obj.modified, spec_version=obj.spec_version,
-                tlp_rank=obj.tlp_rank, is_latest=False,
-            ))
+            entries.append(
+                CollectionEntry(
+                    collection=locked,
+                    stix_object=obj,
+                    date_added=stamp,
+                    submitted_by=submitted_by,
+                    stix_id=obj.stix_id,
+                    type=obj.type,
+                    modified=obj.modified,
+                    spec_version=obj.spec_version,
+                    tlp_rank=obj.tlp_rank,
+                    is_latest=False,
+                )
+            )
             stamp += _TICK
         if not entries:
             return []
@@ -319,8 +384,9 @@ def _mark_latest(collection: Collection, entries: list[CollectionEntry]) -> None
     ids = list(newest)
     demote = []
     for start in range(0, len(ids), 1000):
-        current = CollectionEntry.objects.filter(collection=collection, is_latest=True,
-                                                 stix_id__in=ids[start : start + 1000])
+        current = CollectionEntry.objects.filter(
+            collection=collection, is_latest=True, stix_id__in=ids[start : start + 1000]
+        )
         for stix_id, modified, pk in current.values_list("stix_id", "modified", "pk"):
             if newest[stix_id].modified > modified:
                 demote.append(pk)

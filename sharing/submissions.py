@@ -21,8 +21,10 @@ def _foreign_identity_error(obj: dict, organisation: Organisation, member_identi
     """Members may not speak for each other: created_by_ref must not name another member."""
     ref = obj.get("created_by_ref")
     if ref and ref != organisation.identity_id and ref in member_identities:
-        return (f"{obj['type']} {obj['id']}: created_by_ref names another member organisation "
-                f"({member_identities[ref]}); submit objects under your own identity")
+        return (
+            f"{obj['type']} {obj['id']}: created_by_ref names another member organisation "
+            f"({member_identities[ref]}); submit objects under your own identity"
+        )
     return ""
 
 
@@ -72,11 +74,15 @@ def submission_create(
                 continue
             item.stix_object = result.stix_object
             to_publish.append(item)
-        already = set(
-            CollectionEntry.objects.filter(collection=collection,
-                                           stix_object__in=[i.stix_object_id for i in to_publish])
-            .values_list("stix_object_id", flat=True)
-        ) if to_publish else set()
+        already = (
+            set(
+                CollectionEntry.objects.filter(
+                    collection=collection, stix_object__in=[i.stix_object_id for i in to_publish]
+                ).values_list("stix_object_id", flat=True)
+            )
+            if to_publish
+            else set()
+        )
         publish_now = []
         for item in to_publish:
             if organisation.is_trusted or item.stix_object_id in already:
@@ -92,11 +98,18 @@ def submission_create(
             submission.completed_at = timezone.now()
             submission.save(update_fields=["completed_at"])
         audit_record(
-            "submission.create", token=token, organisation=organisation, target_type="submission",
-            target_id=submission.pk, ip_address=ip_address,
-            details={"collection": str(collection.pk), "objects": len(items),
-                     "published": len(publish_now),
-                     "pending": sum(i.state == SubmissionItem.State.PENDING for i in items),
-                     "failed": sum(i.state == SubmissionItem.State.FAILURE for i in items)},
+            "submission.create",
+            token=token,
+            organisation=organisation,
+            target_type="submission",
+            target_id=submission.pk,
+            ip_address=ip_address,
+            details={
+                "collection": str(collection.pk),
+                "objects": len(items),
+                "published": len(publish_now),
+                "pending": sum(i.state == SubmissionItem.State.PENDING for i in items),
+                "failed": sum(i.state == SubmissionItem.State.FAILURE for i in items),
+            },
         )
     return submission

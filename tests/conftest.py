@@ -12,6 +12,8 @@ DATA = Path(__file__).parent / "data"
 
 
 def pytest_collection_modifyitems(config, items):
+    if not config.pluginmanager.hasplugin("django"):
+        return  # pure-Python suites (matching, hashing, stix) may run with -p no:django
     from django.conf import settings
 
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")

@@ -32,7 +32,11 @@ class TaxiiError(exceptions.APIException):
 
 
 def error_body(status_code: int, description: str) -> dict:
-    return {"title": TITLES.get(status_code, "Error"), "description": description, "http_status": str(status_code)}
+    return {
+        "title": TITLES.get(status_code, "Error"),
+        "description": description,
+        "http_status": str(status_code),
+    }
 
 
 def taxii_exception_handler(exc, context) -> Response | None:
@@ -68,5 +72,6 @@ def taxii_error_response(status_code: int, description: str) -> HttpResponse:
     """A TAXII error outside DRF's view machinery (unknown URLs under /taxii2/)."""
     import json
 
-    return HttpResponse(json.dumps(error_body(status_code, description)), status=status_code,
-                        content_type=TAXII_MEDIA_TYPE)
+    return HttpResponse(
+        json.dumps(error_body(status_code, description)), status=status_code, content_type=TAXII_MEDIA_TYPE
+    )

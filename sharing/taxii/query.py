@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
+from indicators.models import StixObject
 from indicators.services import UNVERSIONED, parse_timestamp
 from sharing.models import CollectionEntry
 from sharing.taxii.errors import TaxiiError
@@ -43,8 +45,9 @@ def version_text(modified: datetime, date_added: datetime) -> str:
 
 def parse_query_timestamp(name: str, raw: str) -> datetime:
     if not _TIMESTAMP_RE.match(raw.strip()):
-        raise TaxiiError(400, f"{name} must be an RFC 3339 UTC timestamp such as 2026-11-23T00:00:00.000Z, "
-                              f"got {raw!r}")
+        raise TaxiiError(
+            400, f"{name} must be an RFC 3339 UTC timestamp such as 2026-11-23T00:00:00.000Z, got {raw!r}"
+        )
     try:
         return parse_timestamp(raw.strip())
     except ValueError:
@@ -90,15 +93,26 @@ class TaxiiQuery:
     by_version: bool = False  # versions endpoint: order by version instead of date_added
 
     @classmethod
-    def from_params(cls, params, *, allowed: set[str], default_version: str = "last",
-                    by_version: bool = False) -> TaxiiQuery:
+    def from_params(
+        cls, params, *, allowed: set[str], default_version: str = "last", by_version: bool = False
+    ) -> TaxiiQuery:
         """Parse and validate the query string; any malformed value is a 400 (§3.4)."""
-        known = {"match[id]", "match[type]", "match[version]", "match[spec_version]", "added_after",
-                 "limit", "next"}
+        known = {
+            "match[id]",
+            "match[type]",
+            "match[version]",
+            "match[spec_version]",
+            "added_after",
+            "limit",
+            "next",
+        }
         for name in params:
             if name.startswith("match[") and name not in known:
-                raise TaxiiError(400, f"unsupported filter {name}; this server supports "
-                                      f"{', '.join(sorted(n for n in known if n.startswith('match[')))}")
+                raise TaxiiError(
+                    400,
+                    f"unsupported filter {name}; this server supports "
+                    f"{', '.join(sorted(n for n in known if n.startswith('match[')))}",
+                )
             if name in known and name not in allowed:
                 raise TaxiiError(400, f"{name} is not supported on this endpoint")
             if name in known and len(params.getlist(name)) > 1:
@@ -135,12 +149,24 @@ class TaxiiQuery:
                 raise TaxiiError(400, f"limit must be a positive integer, got {params['limit']!r}")
             limit = min(int(raw), maximum)
         cursor = Cursor.decode(params["next"].strip()) if params.get("next") is not None else None
-        return cls(ids=ids, types=types, spec_versions=spec_versions, version_keywords=frozenset(keywords),
-                   version_times=tuple(times), added_after=added_after, limit=limit, cursor=cursor,
-                   by_version=by_version)
+        return cls(
+            ids=ids,
+            types=types,
+            spec_versions=spec_versions,
+            version_keywords=frozenset(keywords),
+            version_times=tuple(times),
+            added_after=added_after,
+            limit=limit,
+            cursor=cursor,
+            by_version=by_version,
+        )
 
-    def filter(self, entries: QuerySet) -> QuerySet:
-        """Apply every match[...] filter and added_after; ordering and paging come in page()."""
+    def filter(self, entries: QuerySet, *, ceiling_rank: int) -> QuerySet:
+        """Apply every match[...] filter and added_after; ordering and paging come in page().
+
+        ``first`` and ``last`` are judged among the versions the caller can see: a version
+        above the caller's TLP ceiling is treated as absent (§3.4.2 with our grant model).
+        """
         if self.ids:
             entries = entries.filter(stix_id__in=self.ids)
         if self.types:
@@ -152,27 +178,65 @@ class TaxiiQuery:
         if "all" not in self.version_keywords:
             wanted = Q(pk__in=[])
             if "last" in self.version_keywords:
-                wanted |= Q(is_latest=True)
+                # is_latest covers nearly every row; the subquery only runs for older versions,
+                # which are "last" for this caller when every newer one is above the ceiling.
+                wanted |= Q(is_latest=True) | (
+                    Q(is_latest=False)
+                    & ~Exists(self._visible_versions(ceiling_rank).filter(modified__gt=OuterRef("modified")))
+                )
             if "first" in self.version_keywords:
-                older = CollectionEntry.objects.filter(collection_id=OuterRef("collection_id"),
-                                                       stix_id=OuterRef("stix_id"), modified__lt=OuterRef("modified"))
-                wanted |= ~Exists(older)
+                wanted |= ~Exists(
+                    self._visible_versions(ceiling_rank).filter(modified__lt=OuterRef("modified"))
+                )
             if self.version_times:
                 wanted |= Q(modified__in=self.version_times) & ~Q(modified=UNVERSIONED)
                 wanted |= Q(modified=UNVERSIONED, date_added__in=self.version_times)
             entries = entries.filter(wanted)
         return entries
 
+    @staticmethod
+    def _visible_versions(ceiling_rank: int) -> QuerySet:
+        return CollectionEntry.objects.filter(
+            collection_id=OuterRef("collection_id"), stix_id=OuterRef("stix_id"), tlp_rank__lte=ceiling_rank
+        )
+
     def page(self, entries: QuerySet, *fields: str) -> tuple[list[tuple], bool]:
         """One keyset page of ``fields`` (the first two are always the sort key and id)."""
         key = "modified" if self.by_version else "date_added"
-        entries = entries.order_by(key, "id")
-        if self.cursor is not None:
-            entries = entries.filter(Q(**{f"{key}__gt": self.cursor.key})
-                                     | Q(**{key: self.cursor.key, "id__gt": self.cursor.entry_id}))
-        rows = list(entries.values_list(key, "id", *fields)[: self.limit + 1])
+        rows = list(self._ordered(entries).values_list(key, "id", *fields)[: self.limit + 1])
         more = len(rows) > self.limit
         return rows[: self.limit], more
+
+    def page_with_json(self, entries: QuerySet) -> tuple[list[tuple], bool]:
+        """One keyset page as (date_added, entry id, stored JSON text) rows.
+
+        The page is cut from the entry index alone inside a CTE and only its rows join the
+        object store, so the plan stays a bounded index scan whatever the table statistics.
+        """
+        page = self._ordered(entries).values("date_added", "id", "stix_object_id")[: self.limit + 1]
+        sql, params = page.query.sql_with_params()
+        store = StixObject._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH page AS ({sql}) SELECT page.date_added, page.id, o.json_text FROM page "
+                f"JOIN {store} o ON o.id = page.stix_object_id ORDER BY page.date_added, page.id",
+                params,
+            )
+            rows = cursor.fetchall()
+        if connection.vendor == "sqlite":  # SQLite hands back text; PostgreSQL aware datetimes
+            rows = [(parse_timestamp(str(added).replace(" ", "T")), pk, text) for added, pk, text in rows]
+        more = len(rows) > self.limit
+        return rows[: self.limit], more
+
+    def _ordered(self, entries: QuerySet) -> QuerySet:
+        key = "modified" if self.by_version else "date_added"
+        entries = entries.order_by(key, "id")
+        if self.cursor is not None:
+            entries = entries.filter(
+                Q(**{f"{key}__gt": self.cursor.key})
+                | Q(**{key: self.cursor.key, "id__gt": self.cursor.entry_id})
+            )
+        return entries
 
     def next_cursor(self, rows: list[tuple]) -> str:
         return Cursor(rows[-1][0], rows[-1][1]).encode()

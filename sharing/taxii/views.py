@@ -19,10 +19,24 @@ from sharing.selectors import CollectionAccess, collection_access, collections_v
 from sharing.services import audit_record, collection_entries_delete
 from sharing.submissions import submission_create
 from sharing.taxii.errors import TaxiiError, taxii_error_response, taxii_exception_handler
-from sharing.taxii.media import STIX_MEDIA_TYPE, TAXII_MEDIA_TYPE, TaxiiNegotiation, TaxiiParser, TaxiiRenderer
+from sharing.taxii.media import (
+    STIX_MEDIA_TYPE,
+    TAXII_MEDIA_TYPE,
+    TaxiiNegotiation,
+    TaxiiParser,
+    TaxiiRenderer,
+)
 from sharing.taxii.query import TaxiiQuery, taxii_timestamp, version_text
 
-ALL_FILTERS = {"match[id]", "match[type]", "match[version]", "match[spec_version]", "added_after", "limit", "next"}
+ALL_FILTERS = {
+    "match[id]",
+    "match[type]",
+    "match[version]",
+    "match[spec_version]",
+    "added_after",
+    "limit",
+    "next",
+}
 OBJECT_FILTERS = {"match[version]", "match[spec_version]", "added_after", "limit", "next"}
 VERSIONS_FILTERS = {"match[spec_version]", "added_after", "limit", "next"}
 DELETE_FILTERS = {"match[version]", "match[spec_version]"}
@@ -37,6 +51,7 @@ class TaxiiView(APIView):
     content_negotiation_class = TaxiiNegotiation
     authentication_classes = [ApiTokenAuthentication]
     permission_classes = [IsAuthenticated]
+    schema = None  # TAXII is specified by OASIS, not described in the REST API's OpenAPI schema
 
     def get_exception_handler(self):
         return taxii_exception_handler
@@ -64,8 +79,9 @@ class TaxiiView(APIView):
         return access
 
 
-def taxii_response(body: bytes | dict, *, status: int = 200, rows: list | None = None,
-                   date_added_index: int = 0) -> HttpResponse:
+def taxii_response(
+    body: bytes | dict, *, status: int = 200, rows: list | None = None, date_added_index: int = 0
+) -> HttpResponse:
     """A TAXII response; for pages, the X-TAXII-Date-Added-First/Last headers (§3.3)."""
     if isinstance(body, dict):
         body = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
@@ -78,8 +94,13 @@ def taxii_response(body: bytes | dict, *, status: int = 200, rows: list | None =
 
 
 def collection_resource(access: CollectionAccess) -> dict:
-    resource = {"id": str(access.collection.pk), "title": access.collection.title,
-                "can_read": access.can_read, "can_write": access.can_write, "media_types": [STIX_MEDIA_TYPE]}
+    resource = {
+        "id": str(access.collection.pk),
+        "title": access.collection.title,
+        "can_read": access.can_read,
+        "can_write": access.can_write,
+        "media_types": [STIX_MEDIA_TYPE],
+    }
     if access.collection.description:
         resource["description"] = access.collection.description
     return resource
@@ -116,25 +137,29 @@ class DiscoveryView(TaxiiView):
 
     def get(self, request):
         root = request.build_absolute_uri(reverse("taxii:api-root"))
-        return Response({
-            "title": f"{settings.MDX_NODE_NAME} TAXII 2.1",
-            "description": "Model-distillation threat indicators (STIX 2.1), shared between AI labs, "
-                           "cloud providers and authorities.",
-            "default": root,
-            "api_roots": [root],
-        })
+        return Response(
+            {
+                "title": f"{settings.MDX_NODE_NAME} TAXII 2.1",
+                "description": "Model-distillation threat indicators (STIX 2.1), shared between AI labs, "
+                "cloud providers and authorities.",
+                "default": root,
+                "api_roots": [root],
+            }
+        )
 
 
 class ApiRootView(TaxiiView):
     """§4.2 Get API Root Information."""
 
     def get(self, request):
-        return Response({
-            "title": f"{settings.MDX_NODE_NAME} indicators",
-            "description": "Collections of STIX 2.1 objects about model-distillation campaigns.",
-            "versions": [TAXII_MEDIA_TYPE],
-            "max_content_length": settings.TAXII_MAX_CONTENT_LENGTH,
-        })
+        return Response(
+            {
+                "title": f"{settings.MDX_NODE_NAME} indicators",
+                "description": "Collections of STIX 2.1 objects about model-distillation campaigns.",
+                "versions": [TAXII_MEDIA_TYPE],
+                "max_content_length": settings.TAXII_MAX_CONTENT_LENGTH,
+            }
+        )
 
 
 class StatusView(TaxiiView):
@@ -151,7 +176,9 @@ class CollectionsView(TaxiiView):
     """§5.1 Get Collections."""
 
     def get(self, request):
-        return Response({"collections": [collection_resource(a) for a in collections_visible_to(self.organisation)]})
+        return Response(
+            {"collections": [collection_resource(a) for a in collections_visible_to(self.organisation)]}
+        )
 
 
 class CollectionView(TaxiiView):
@@ -167,14 +194,20 @@ class ManifestView(TaxiiView):
     def get(self, request, collection_id):
         access = self.readable(collection_id)
         query = TaxiiQuery.from_params(request.query_params, allowed=ALL_FILTERS)
-        rows, more = query.page(query.filter(readable_entries(access)), "stix_id", "modified")
+        rows, more = query.page(
+            query.filter(readable_entries(access), ceiling_rank=access.ceiling_rank), "stix_id", "modified"
+        )
         envelope: dict = {"more": more}
         if more:
             envelope["next"] = query.next_cursor(rows)
         if rows:
             envelope["objects"] = [
-                {"id": stix_id, "date_added": taxii_timestamp(added), "version": version_text(modified, added),
-                 "media_type": STIX_MEDIA_TYPE}
+                {
+                    "id": stix_id,
+                    "date_added": taxii_timestamp(added),
+                    "version": version_text(modified, added),
+                    "media_type": STIX_MEDIA_TYPE,
+                }
                 for added, _, stix_id, modified in rows
             ]
         return taxii_response(envelope, rows=rows)
@@ -194,17 +227,20 @@ class ObjectsView(TaxiiView):
     def get(self, request, collection_id):
         access = self.readable(collection_id)
         query = TaxiiQuery.from_params(request.query_params, allowed=ALL_FILTERS)
-        rows, more = query.page(query.filter(readable_entries(access)), "stix_object__json_text")
+        rows, more = query.page_with_json(
+            query.filter(readable_entries(access), ceiling_rank=access.ceiling_rank)
+        )
         body = envelope_bytes([row[2] for row in rows], more, query.next_cursor(rows) if more else None)
         return taxii_response(body, rows=rows)
 
     def post(self, request, collection_id):
         length = request.META.get("CONTENT_LENGTH") or "0"
         if length.isdigit() and int(length) > settings.TAXII_MAX_CONTENT_LENGTH:
-            raise TaxiiError(413, f"the body is larger than max_content_length "
-                                  f"({settings.TAXII_MAX_CONTENT_LENGTH} bytes)")
+            raise TaxiiError(
+                413, f"the body is larger than max_content_length ({settings.TAXII_MAX_CONTENT_LENGTH} bytes)"
+            )
+        access = self.collection(collection_id)  # invisible → 404 before anything else is revealed
         self.require_scope("write")
-        access = self.collection(collection_id)
         if not access.can_write:
             raise TaxiiError(403, "your organisation may not add objects to this collection")
         raw = request.data  # TaxiiParser: the raw bytes, read only after the checks above
@@ -216,9 +252,13 @@ class ObjectsView(TaxiiView):
             raise TaxiiError(400, str(exc)) from None
         if not isinstance(payload, dict) or not isinstance(payload.get("objects"), list):
             raise TaxiiError(422, 'the body must be a TAXII envelope: a JSON object with an "objects" list')
-        submission = submission_create(collection=access.collection, organisation=self.organisation,
-                                       objects=payload["objects"], token=request.auth,
-                                       ip_address=client_ip(request))
+        submission = submission_create(
+            collection=access.collection,
+            organisation=self.organisation,
+            objects=payload["objects"],
+            token=request.auth,
+            ip_address=client_ip(request),
+        )
         return taxii_response(status_resource(submission), status=202)
 
 
@@ -231,7 +271,7 @@ class ObjectView(TaxiiView):
         entries = readable_entries(access).filter(stix_id=object_id)
         if not entries.exists():
             raise TaxiiError(404, "no such object in this collection")
-        rows, more = query.page(query.filter(entries), "stix_object__json_text")
+        rows, more = query.page_with_json(query.filter(entries, ceiling_rank=access.ceiling_rank))
         body = envelope_bytes([row[2] for row in rows], more, query.next_cursor(rows) if more else None)
         return taxii_response(body, rows=rows)
 
@@ -239,17 +279,25 @@ class ObjectView(TaxiiView):
         access = self.readable(collection_id)
         self.require_scope("write")
         query = TaxiiQuery.from_params(request.query_params, allowed=DELETE_FILTERS, default_version="all")
-        entries = list(query.filter(readable_entries(access).filter(stix_id=object_id)))
+        entries = list(
+            query.filter(readable_entries(access).filter(stix_id=object_id), ceiling_rank=access.ceiling_rank)
+        )
         if not entries:
             raise TaxiiError(404, "no such object in this collection")
         is_moderator = request.auth.has_scope("admin") and self.organisation.kind == Organisation.Kind.HUB
         if not is_moderator and any(e.submitted_by_id != self.organisation.pk for e in entries):
-            raise TaxiiError(403, "only the organisation that submitted this object, or the hub's admin, "
-                                  "may delete it")
+            raise TaxiiError(
+                403, "only the organisation that submitted this object, or the hub's admin, may delete it"
+            )
         deleted = collection_entries_delete(collection=access.collection, entries=entries)
-        audit_record("object.delete", token=request.auth, target_type="stix-object", target_id=object_id,
-                     ip_address=client_ip(request),
-                     details={"collection": str(access.collection.pk), "versions": deleted})
+        audit_record(
+            "object.delete",
+            token=request.auth,
+            target_type="stix-object",
+            target_id=object_id,
+            ip_address=client_ip(request),
+            details={"collection": str(access.collection.pk), "versions": deleted},
+        )
         return taxii_response(b"")
 
 
@@ -258,12 +306,13 @@ class VersionsView(TaxiiView):
 
     def get(self, request, collection_id, object_id):
         access = self.readable(collection_id)
-        query = TaxiiQuery.from_params(request.query_params, allowed=VERSIONS_FILTERS, default_version="all",
-                                       by_version=True)
+        query = TaxiiQuery.from_params(
+            request.query_params, allowed=VERSIONS_FILTERS, default_version="all", by_version=True
+        )
         entries = readable_entries(access).filter(stix_id=object_id)
         if not entries.exists():
             raise TaxiiError(404, "no such object in this collection")
-        rows, more = query.page(query.filter(entries), "date_added")
+        rows, more = query.page(query.filter(entries, ceiling_rank=access.ceiling_rank), "date_added")
         envelope: dict = {"more": more}
         if more:
             envelope["next"] = query.next_cursor(rows)
@@ -275,4 +324,3 @@ class VersionsView(TaxiiView):
 def unknown_taxii_path(request, *args, **kwargs) -> HttpResponse:
     """Unknown API roots and paths under /taxii2/ answer with a TAXII 404, not an HTML page."""
     return taxii_error_response(404, "no such TAXII resource")
-

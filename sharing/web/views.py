@@ -33,5 +33,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if broker is not None:
         checks["broker"] = {"ok": broker[0], "detail": broker[1]}
     healthy = all(c["ok"] for c in checks.values())
-    return JsonResponse({"status": "ok" if healthy else "unavailable", "checks": checks},
-                        status=200 if healthy else 503)
+    return JsonResponse(
+        {"status": "ok" if healthy else "unavailable", "checks": checks}, status=200 if healthy else 503
+    )

@@ -19,8 +19,12 @@ def collection():
 
 
 def test_each_version_is_its_own_row_with_indexed_columns():
-    v1 = make_indicator(stix_id="indicator--5a1b0e0e-3e6c-4f43-9d1a-0c1c2e3f4a5b", confidence=40,
-                        valid_until="2027-01-01T00:00:00Z", labels=["hydra", "proxy"])
+    v1 = make_indicator(
+        stix_id="indicator--5a1b0e0e-3e6c-4f43-9d1a-0c1c2e3f4a5b",
+        confidence=40,
+        valid_until="2027-01-01T00:00:00Z",
+        labels=["hydra", "proxy"],
+    )
     v2 = dict(v1, modified="2026-11-24T00:00:00.000Z", confidence=80, revoked=True)
     results = stix_objects_store([v1, v2])
     assert [r.created for r in results] == [True, True]
@@ -52,8 +56,12 @@ def test_a_different_object_under_an_existing_version_is_refused():
 
 
 def test_scos_are_stored_under_the_unversioned_key():
-    sco = {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--1ea47840-aa39-5aa8-b4a2-cd203eb6662a",
-           "value": "198.51.100.0/24"}
+    sco = {
+        "type": "ipv4-addr",
+        "spec_version": "2.1",
+        "id": "ipv4-addr--1ea47840-aa39-5aa8-b4a2-cd203eb6662a",
+        "value": "198.51.100.0/24",
+    }
     row = stix_objects_store([sco])[0].stix_object
     assert row.modified == UNVERSIONED and not row.has_modified
 
@@ -68,12 +76,17 @@ def test_served_json_is_canonical_and_equal_to_the_input():
 
 
 def test_date_added_strictly_increases_across_a_5000_object_bulk(collection):
-    objects = [make_indicator(pattern=f"[ipv4-addr:value = '10.{i // 65536}.{i // 256 % 256}.{i % 256}']")
-               for i in range(5000)]
+    objects = [
+        make_indicator(pattern=f"[ipv4-addr:value = '10.{i // 65536}.{i // 256 % 256}.{i % 256}']")
+        for i in range(5000)
+    ]
     published, errors = objects_publish(collection=collection, objects=objects)
     assert not errors and len(published) == 5000
-    stamps = list(CollectionEntry.objects.filter(collection=collection).order_by("date_added", "id")
-                  .values_list("date_added", flat=True))
+    stamps = list(
+        CollectionEntry.objects.filter(collection=collection)
+        .order_by("date_added", "id")
+        .values_list("date_added", flat=True)
+    )
     assert len(stamps) == 5000
     assert all(a < b for a, b in zip(stamps, stamps[1:], strict=False))
     # A second bulk continues after the first, even though the clock may not have moved.

@@ -26,7 +26,9 @@ def run(*args) -> list[str]:
 
 
 def counts() -> tuple[int, ...]:
-    return tuple(m.objects.count() for m in (Organisation, ApiToken, Collection, Grant, CollectionEntry, StixObject))
+    return tuple(
+        m.objects.count() for m in (Organisation, ApiToken, Collection, Grant, CollectionEntry, StixObject)
+    )
 
 
 @pytest.mark.django_db
@@ -43,12 +45,15 @@ class TestCreateOrg:
         run("create_org", "Delta Cloud", "--kind", "cloud")
         assert Organisation.objects.get(name="Delta Cloud").review_policy == "review"
 
-    @pytest.mark.parametrize("args, message", [
-        (["", "--kind", "lab"], "must not be empty"),
-        (["   ", "--kind", "lab"], "must not be empty"),
-        (["Gamma", "--kind", "bank"], "unknown kind 'bank'"),
-        (["Gamma"], "--kind"),
-    ])
+    @pytest.mark.parametrize(
+        "args, message",
+        [
+            (["", "--kind", "lab"], "must not be empty"),
+            (["   ", "--kind", "lab"], "must not be empty"),
+            (["Gamma", "--kind", "bank"], "unknown kind 'bank'"),
+            (["Gamma"], "--kind"),
+        ],
+    )
     def test_rejects_bad_input_and_writes_nothing(self, args, message):
         before = counts()
         with pytest.raises(CommandError, match=message):
@@ -71,15 +76,18 @@ class TestIssueToken:
         assert token.scopes == "read,write" and token.expires_at is not None
         assert lines[-1] not in "\n".join(lines[:-1])
 
-    @pytest.mark.parametrize("args, message", [
-        (["--org", "Nobody", "--scopes", "read"], "no organisation named 'Nobody'"),
-        (["--org", "Alice Lab", "--scopes", "read,sudo"], "unknown scope 'sudo'"),
-        (["--org", "Alice Lab", "--scopes", ""], "at least one scope"),
-        (["--org", "Alice Lab", "--scopes", "read", "--expires-days", "-3"], "expiry"),
-        (["--org", "Alice Lab", "--scopes", "read", "--expires-days", "soon"], "invalid int value"),
-        (["--org", "Alice Lab", "--scopes", "read", "--allow-cidr", "bogus"], "not an IP network"),
-        (["--scopes", "read"], "--org"),
-    ])
+    @pytest.mark.parametrize(
+        "args, message",
+        [
+            (["--org", "Nobody", "--scopes", "read"], "no organisation named 'Nobody'"),
+            (["--org", "Alice Lab", "--scopes", "read,sudo"], "unknown scope 'sudo'"),
+            (["--org", "Alice Lab", "--scopes", ""], "at least one scope"),
+            (["--org", "Alice Lab", "--scopes", "read", "--expires-days", "-3"], "expiry"),
+            (["--org", "Alice Lab", "--scopes", "read", "--expires-days", "soon"], "invalid int value"),
+            (["--org", "Alice Lab", "--scopes", "read", "--allow-cidr", "bogus"], "not an IP network"),
+            (["--scopes", "read"], "--org"),
+        ],
+    )
     def test_rejects_bad_input_and_writes_nothing(self, alice_lab, args, message):
         before = counts()
         with pytest.raises(CommandError, match=message):
@@ -90,8 +98,18 @@ class TestIssueToken:
 @pytest.mark.django_db
 class TestCreateCollection:
     def test_creates_collection_and_grants_and_prints_its_id(self, alice_lab, bob_cloud):
-        lines = run("create_collection", "consortium", "--description", "AMBER indicators",
-                    "--grant", "Alice Lab:rw", "--grant", "Bob Cloud:r", "--tlp-ceiling", "green")
+        lines = run(
+            "create_collection",
+            "consortium",
+            "--description",
+            "AMBER indicators",
+            "--grant",
+            "Alice Lab:rw",
+            "--grant",
+            "Bob Cloud:r",
+            "--tlp-ceiling",
+            "green",
+        )
         collection = Collection.objects.get(pk=uuid.UUID(lines[-1]))
         assert collection.description == "AMBER indicators"
         grants = {g.organisation.name: g for g in collection.grants.all()}
@@ -104,16 +122,19 @@ class TestCreateCollection:
         grant = Grant.objects.get(collection_id=lines[-1])
         assert (grant.can_read, grant.can_write, grant.tlp_ceiling) == (False, True, "amber")
 
-    @pytest.mark.parametrize("args, message", [
-        (["", "--grant", "Alice Lab:r"], "must not be empty"),
-        (["c", "--grant", "Alice Lab:x"], "bad grant"),
-        (["c", "--grant", "Alice Lab"], "bad grant"),
-        (["c", "--grant", ":rw"], "bad grant"),
-        (["c", "--grant", "Nobody:r"], "no organisation named 'Nobody'"),
-        (["c", "--grant", "Alice Lab:r", "--grant", "alice lab:w"], "more than once"),
-        (["c", "--grant", "Alice Lab:r", "--tlp-ceiling", "white"], "unknown TLP level 'white'"),
-        (["c"], "at least one --grant"),
-    ])
+    @pytest.mark.parametrize(
+        "args, message",
+        [
+            (["", "--grant", "Alice Lab:r"], "must not be empty"),
+            (["c", "--grant", "Alice Lab:x"], "bad grant"),
+            (["c", "--grant", "Alice Lab"], "bad grant"),
+            (["c", "--grant", ":rw"], "bad grant"),
+            (["c", "--grant", "Nobody:r"], "no organisation named 'Nobody'"),
+            (["c", "--grant", "Alice Lab:r", "--grant", "alice lab:w"], "more than once"),
+            (["c", "--grant", "Alice Lab:r", "--tlp-ceiling", "white"], "unknown TLP level 'white'"),
+            (["c"], "at least one --grant"),
+        ],
+    )
     def test_rejects_bad_input_and_writes_nothing(self, alice_lab, args, message):
         before = counts()
         with pytest.raises(CommandError, match=message):
@@ -150,10 +171,15 @@ class TestDemo:
         lines = run("demo", "--no-migrate")
         kinds = sorted(Organisation.objects.values_list("kind", flat=True))
         assert kinds == ["cloud", "hub", "lab", "lab"]
-        tokens = [line.split()[-1] for line in lines if TOKEN_RE.search(line.split()[-1] if line.split() else "")]
+        tokens = [
+            line.split()[-1] for line in lines if TOKEN_RE.search(line.split()[-1] if line.split() else "")
+        ]
         assert len(tokens) == 4
-        assert {c.title for c in Collection.objects.all()} >= {"seed-public", "consortium-indicators",
-                                                                "sightings-inbox"}
+        assert {c.title for c in Collection.objects.all()} >= {
+            "seed-public",
+            "consortium-indicators",
+            "sightings-inbox",
+        }
         from django.contrib.auth import get_user_model
 
         admin = get_user_model().objects.get(username="admin")
@@ -165,7 +191,11 @@ class TestDemo:
         run("demo", "--no-migrate")
         before = (Organisation.objects.count(), Collection.objects.count(), StixObject.objects.count())
         run("demo", "--no-migrate")
-        assert (Organisation.objects.count(), Collection.objects.count(), StixObject.objects.count()) == before
+        assert (
+            Organisation.objects.count(),
+            Collection.objects.count(),
+            StixObject.objects.count(),
+        ) == before
         assert ApiToken.objects.filter(revoked_at=None).count() == 4
         assert ApiToken.objects.exclude(revoked_at=None).count() == 4
 
@@ -180,20 +210,28 @@ def sqlite_env(tmp_path_factory):
 
 
 def manage(env, *args):
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True
+    )
 
 
 def test_scripts_can_chain_the_commands_through_stdout(sqlite_env):
     assert manage(sqlite_env, "create_org", "Script Lab", "--kind", "lab").returncode == 0
-    token = manage(sqlite_env, "issue_token", "--org", "Script Lab", "--scopes", "read").stdout.splitlines()[-1]
+    token = manage(sqlite_env, "issue_token", "--org", "Script Lab", "--scopes", "read").stdout.splitlines()[
+        -1
+    ]
     assert TOKEN_RE.match(token)
     created = manage(sqlite_env, "create_collection", "scripted", "--grant", "Script Lab:rw")
     assert uuid.UUID(created.stdout.splitlines()[-1])
 
 
 def test_bad_input_gives_one_line_on_stderr_and_a_non_zero_exit(sqlite_env):
-    for args in (["create_org", "X", "--kind", "bank"], ["issue_token", "--org", "Nobody", "--scopes", "read"],
-                 ["create_collection", "c", "--grant", "bad"], ["create_org"]):
+    for args in (
+        ["create_org", "X", "--kind", "bank"],
+        ["issue_token", "--org", "Nobody", "--scopes", "read"],
+        ["create_collection", "c", "--grant", "bad"],
+        ["create_org"],
+    ):
         result = manage(sqlite_env, *args)
         assert result.returncode != 0, args
         assert result.stdout == ""

@@ -22,7 +22,7 @@ def test_issued_token_has_recognisable_format_and_enough_entropy(alice_lab):
         assert TOKEN_RE.match(plaintext)
         assert plaintext.startswith("mdx_") and not plaintext.startswith("-")
         # 43 url-safe base64 characters carry 258 bits; at least 32 bytes of entropy.
-        assert len(plaintext[len("mdx_12345678_"):]) == 43
+        assert len(plaintext[len("mdx_12345678_") :]) == 43
 
 
 def test_plaintext_appears_nowhere_in_the_database(alice_lab):
@@ -48,12 +48,15 @@ def test_valid_token_authenticates_and_records_last_use(alice_lab):
     assert token.last_used_at is not None
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # right prefix, wrong secret
-    lambda t: "mdx_00000000_" + t.rsplit("_", 1)[-1],    # unknown prefix
-    lambda t: "",
-    lambda t: "not-a-token",
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # right prefix, wrong secret
+        lambda t: "mdx_00000000_" + t.rsplit("_", 1)[-1],  # unknown prefix
+        lambda t: "",
+        lambda t: "not-a-token",
+    ],
+)
 def test_wrong_tokens_are_rejected(alice_lab, mangle):
     _, plaintext = token_issue(organisation=alice_lab, scopes="read")
     with pytest.raises(TokenRejected, match="invalid token"):
@@ -77,7 +80,9 @@ def test_revoked_token_is_rejected_and_revocation_is_audited(alice_lab):
 
 
 def test_cidr_allowlist_is_enforced(alice_lab):
-    _, plaintext = token_issue(organisation=alice_lab, scopes="read", allowed_cidrs="198.51.100.0/24, 2001:db8::/32")
+    _, plaintext = token_issue(
+        organisation=alice_lab, scopes="read", allowed_cidrs="198.51.100.0/24, 2001:db8::/32"
+    )
     assert token_authenticate(plaintext=plaintext, ip_address="198.51.100.77")
     assert token_authenticate(plaintext=plaintext, ip_address="2001:db8::5")
     assert token_authenticate(plaintext=plaintext, ip_address="::ffff:198.51.100.9")

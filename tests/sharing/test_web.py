@@ -55,7 +55,10 @@ def test_healthz_is_503_when_the_database_is_down(client, db):
     with mock.patch("sharing.health.connection.cursor", side_effect=OperationalError("connection refused")):
         response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json()["checks"]["database"] == {"ok": False, "detail": "OperationalError: connection refused"}
+    assert response.json()["checks"]["database"] == {
+        "ok": False,
+        "detail": "OperationalError: connection refused",
+    }
 
 
 def test_healthz_is_503_when_a_configured_broker_is_unreachable(client, db, settings):

@@ -13,13 +13,16 @@ class Command(MdxCommand):
         parser.add_argument("--description", default="")
         parser.add_argument("--grant", action="append", default=[], help='"ORG:r", "ORG:w" or "ORG:rw"')
         parser.add_argument("--tlp-ceiling", default="amber", help=" | ".join(TLP_LEVELS))
-        parser.add_argument("--public", action="store_true", help="readable (TLP:CLEAR only) by every organisation")
+        parser.add_argument(
+            "--public", action="store_true", help="readable (TLP:CLEAR only) by every organisation"
+        )
 
     def run(self, *, title, description, grant, tlp_ceiling, public, **_):
         if not grant and not public:
             raise ServiceError("at least one --grant ORG:r|w|rw is required (or --public)")
         grants = [parse_grant(spec) for spec in grant]
-        collection = collection_create(title=title, description=description, grants=grants,
-                                       tlp_ceiling=tlp_ceiling, is_public=public)
+        collection = collection_create(
+            title=title, description=description, grants=grants, tlp_ceiling=tlp_ceiling, is_public=public
+        )
         self.stdout.write(f"Created collection {collection.title!r} with {len(grants)} grant(s)")
         self.stdout.write(str(collection.pk))

@@ -1,4 +1,4 @@
-"""demo: everything `make run` needs — migrations, demo organisations, tokens, collections, seed pack, admin."""
+"""demo: everything `make run` needs — migrations, organisations, tokens, collections, seed pack, admin."""
 
 import secrets
 
@@ -23,7 +23,7 @@ DEMO_TOKEN_NAME = "demo"
 
 
 class Command(BaseCommand):
-    help = "Set up a demo hub: migrate, organisations, tokens (printed once), collections, seed pack, admin login."
+    help = "Set up a demo hub: migrations, organisations, tokens (shown once), collections, seed pack, admin."
 
     def add_arguments(self, parser):
         parser.add_argument("--no-migrate", action="store_true", help="skip running migrations first")
@@ -59,12 +59,24 @@ class Command(BaseCommand):
     def _collections(self, orgs: dict[str, Organisation]) -> None:
         hub = orgs["MDX Consortium Hub"]
         specs = [
-            ("consortium-indicators", "AMBER indicators shared between members; members read and write.",
-             [GrantSpec(hub, True, True)] + [GrantSpec(orgs[m], True, True) for m in MEMBERS], "amber"),
-            ("sightings-inbox", "Count-only sightings and opinions; members write, only the hub reads.",
-             [GrantSpec(hub, True, False)] + [GrantSpec(orgs[m], False, True) for m in MEMBERS], "amber+strict"),
-            ("hub-aggregates", "Aggregated sightings relayed by the hub under its own identity.",
-             [GrantSpec(hub, True, True)] + [GrantSpec(orgs[m], True, False) for m in MEMBERS], "amber"),
+            (
+                "consortium-indicators",
+                "AMBER indicators shared between members; members read and write.",
+                [GrantSpec(hub, True, True)] + [GrantSpec(orgs[m], True, True) for m in MEMBERS],
+                "amber",
+            ),
+            (
+                "sightings-inbox",
+                "Count-only sightings and opinions; members write, only the hub reads.",
+                [GrantSpec(hub, True, False)] + [GrantSpec(orgs[m], False, True) for m in MEMBERS],
+                "amber+strict",
+            ),
+            (
+                "hub-aggregates",
+                "Aggregated sightings relayed by the hub under its own identity.",
+                [GrantSpec(hub, True, True)] + [GrantSpec(orgs[m], True, False) for m in MEMBERS],
+                "amber",
+            ),
         ]
         for title, description, grants, ceiling in specs:
             if not Collection.objects.filter(title=title).exists():
@@ -73,7 +85,9 @@ class Command(BaseCommand):
     def _tokens(self, orgs: dict[str, Organisation]) -> list[tuple[str, str]]:
         issued = []
         for name, _, _, scopes in DEMO_ORGS:
-            for old in ApiToken.objects.filter(organisation=orgs[name], name=DEMO_TOKEN_NAME, revoked_at=None):
+            for old in ApiToken.objects.filter(
+                organisation=orgs[name], name=DEMO_TOKEN_NAME, revoked_at=None
+            ):
                 token_revoke(token=old)
             _, plaintext = token_issue(organisation=orgs[name], scopes=scopes, name=DEMO_TOKEN_NAME)
             issued.append((name, plaintext))
@@ -82,9 +96,13 @@ class Command(BaseCommand):
     def _admin(self, hub: Organisation) -> str:
         password = secrets.token_urlsafe(12)
         User = get_user_model()
-        user = User.objects.filter(username="admin").first() or User(username="admin", email="admin@example.invalid")
+        user = User.objects.filter(username="admin").first() or User(
+            username="admin", email="admin@example.invalid"
+        )
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
-        Membership.objects.update_or_create(user=user, organisation=hub, defaults={"role": Membership.Role.ADMIN})
+        Membership.objects.update_or_create(
+            user=user, organisation=hub, defaults={"role": Membership.Role.ADMIN}
+        )
         return password

@@ -17,10 +17,15 @@ class Command(MdxCommand):
     def run(self, *, org, scopes, expires_days, allow_cidr, name, **_):
         organisation = organisation_by_name(org)
         token, plaintext = token_issue(
-            organisation=organisation, scopes=scopes, expires_days=expires_days,
-            allowed_cidrs=allow_cidr, name=name,
+            organisation=organisation,
+            scopes=scopes,
+            expires_days=expires_days,
+            allowed_cidrs=allow_cidr,
+            name=name,
         )
         expiry = token.expires_at.isoformat() if token.expires_at else "never"
-        self.stdout.write(f"Token for {organisation.name} (scopes {token.scopes}, expires {expiry}); "
-                          "store it now, it is not shown again:")
+        self.stdout.write(
+            f"Token for {organisation.name} (scopes {token.scopes}, expires {expiry}); "
+            "store it now, it is not shown again:"
+        )
         self.stdout.write(plaintext)

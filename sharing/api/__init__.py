@@ -1,0 +1,1 @@
+"""REST API v1 (Django REST framework) for what TAXII does not cover."""
