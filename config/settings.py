@@ -260,6 +260,23 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from None
 
+# Identifier-hashing keys (DOMAIN.md §3.2): consortium key epochs and the node-private pseudonym
+# key, from a JSON file or inline JSON — never from the database. A hub needs none; a member
+# node needs them to import and match accounts. DEBUG alone falls back to a public dev keyring.
+MDX_KEYRING_FILE = env_str("MDX_KEYRING_FILE")
+MDX_KEYRING_JSON = env_str("MDX_KEYRING")
+try:
+    from indicators.hashing import HashingError, Keyring
+
+    if MDX_KEYRING_FILE or MDX_KEYRING_JSON:
+        MDX_KEYRING: Keyring | None = Keyring.load(
+            path=MDX_KEYRING_FILE or None, inline=MDX_KEYRING_JSON or None
+        )
+    else:
+        MDX_KEYRING = Keyring.development() if DEBUG else None
+except HashingError as exc:
+    raise ImproperlyConfigured(f"MDX_KEYRING / MDX_KEYRING_FILE: {exc}") from None
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

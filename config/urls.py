@@ -10,6 +10,7 @@ urlpatterns = [
     path("", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("home/", web.home, name="home"),
+    path("", include("sharing.web.urls")),
     path("healthz", web.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("taxii2/", include("sharing.taxii.urls")),

@@ -443,6 +443,15 @@ class Keyring:
         return cls.from_json(text)
 
     @classmethod
+    def development(cls) -> Keyring:
+        """A fixed, PUBLIC keyring for `make run` demos only: its keys are in this source file."""
+        return cls(
+            keys={"mdx-dev-0": hashlib.sha256(b"mdx development keyring, not secret").digest()},
+            current="mdx-dev-0",
+            pseudonym_key=hashlib.sha256(b"mdx development pseudonym key, not secret").digest(),
+        )
+
+    @classmethod
     def for_tests(cls) -> Keyring:
         """The §3.3 test-vector keyring: ``mdx-test-0`` = 32 zero bytes; pseudonym key 32 x 0x01."""
         return cls(

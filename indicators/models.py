@@ -1,13 +1,11 @@
-"""The STIX object store: one immutable row per (stix id, modified) version."""
+"""The STIX object store (immutable versions) and this node's local account data."""
 
 from __future__ import annotations
 
 from django.db import models
 
 from indicators.extensions import TLP_ORDER as TLP_LEVELS
-from indicators.extensions import tlp_rank
-
-__all__ = ["TLP_CHOICES", "TLP_LEVELS", "StixObject", "tlp_rank"]
+from indicators.extensions import tlp_rank as tlp_rank  # re-exported for the sharing app
 
 TLP_CHOICES = [(level, f"TLP:{level.upper()}") for level in TLP_LEVELS]
 
@@ -59,3 +57,164 @@ class StixObject(models.Model):
     @property
     def description(self) -> str:
         return str(self.data.get("description", ""))
+
+
+# --- Local account data (DOMAIN.md §4.1). Never leaves the node. ----------------------------------
+#
+# Identifier values are keyed HMACs (hex); raw e-mails and phone numbers are never stored.
+# IP addresses are stored as 16-byte big-endian values, IPv4 mapped into ::ffff:0:0/96, so
+# "address inside a CIDR block" is an indexed range query on SQLite and PostgreSQL alike.
+
+
+class Account(models.Model):
+    """One of this node's own customer accounts."""
+
+    account_id = models.CharField(max_length=200, unique=True)  # the provider's internal id
+    pseudonym = models.CharField(max_length=64)  # HMAC(node-private key, account_id), for outbound refs
+    created_at = models.DateTimeField()
+    status = models.CharField(max_length=20, blank=True, default="")
+    tier = models.CharField(max_length=40, blank=True, default="")
+    org_category = models.CharField(max_length=40, blank=True, default="")
+    access_channel = models.CharField(max_length=40, blank=True, default="")
+    signup_country = models.CharField(max_length=2, blank=True, default="")
+    # Bumped on every (re-)import: incremental matching picks up accounts changed since its last run.
+    changed_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.account_id
+
+
+class AccountIdentifier(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="identifiers")
+    identifier_type = models.CharField(max_length=30)
+    key_id = models.CharField(max_length=64, blank=True, default="")
+    value = models.CharField(max_length=64)  # lowercase hex HMAC-SHA256
+    normalization = models.CharField(max_length=40)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["value", "identifier_type", "key_id"], name="account_identifier_lookup"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identifier_type}:{self.key_id}:{self.value[:12]}…"
+
+
+class AccountPayment(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="payments")
+    instrument_type = models.CharField(max_length=20, default="card")
+    basis = models.CharField(max_length=20)
+    key_id = models.CharField(max_length=64)
+    value = models.CharField(max_length=64)
+    card_iin = models.CharField(max_length=8, blank=True, default="")
+    card_network = models.CharField(max_length=30, blank=True, default="")
+    card_funding = models.CharField(max_length=10, blank=True, default="")
+    is_virtual = models.BooleanField(null=True, blank=True)
+    issuer_country = models.CharField(max_length=2, blank=True, default="")
+    first_used = models.DateTimeField(null=True, blank=True)
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["value", "basis", "key_id"], name="account_payment_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.basis}:{self.key_id}:{self.value[:12]}…"
+
+
+class AccountIp(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="ips")
+    ip = models.CharField(max_length=50)  # canonical text (RFC 5952 for IPv6); may be a CIDR block
+    ip_low = models.BinaryField(max_length=16)  # first address, 16 bytes big-endian, IPv4 mapped
+    ip_high = models.BinaryField(max_length=16)  # last address (== ip_low for a single address)
+    asn = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    proxy_type = models.CharField(max_length=30, blank=True, default="")
+    is_signup = models.BooleanField(default=False)
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    request_count = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["ip_low"], name="account_ip_range")]
+
+    def __str__(self) -> str:
+        return self.ip
+
+
+class AccountApiKey(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
+    key_sha256 = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"api key {self.key_sha256[:12]}…"
+
+
+class AccountClient(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="clients")
+    user_agent = models.CharField(max_length=500, blank=True, default="")
+    sdk_name = models.CharField(max_length=100, blank=True, default="")
+    sdk_version = models.CharField(max_length=50, blank=True, default="")
+    http_library = models.CharField(max_length=100, blank=True, default="")
+    ja4 = models.CharField(max_length=100, blank=True, default="", db_index=True)
+    ja4h = models.CharField(max_length=100, blank=True, default="", db_index=True)
+    header_order_sha256 = models.CharField(max_length=64, blank=True, default="")
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    request_count = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["sdk_name", "sdk_version"], name="account_client_sdk")]
+
+    def __str__(self) -> str:
+        return self.ja4 or self.user_agent or f"{self.sdk_name} {self.sdk_version}"
+
+
+class AccountPromptSignature(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="prompt_signatures")
+    key_id = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    minhash = models.JSONField()  # 128 uint32
+    template_hmac = models.CharField(max_length=64, blank=True, default="")
+    simhash64 = models.CharField(max_length=16, blank=True, default="")
+    capability_tags = models.JSONField(default=list, blank=True)
+    language = models.CharField(max_length=20, blank=True, default="")
+    sample_size = models.PositiveIntegerField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"prompts {self.window_start:%Y-%m-%d}–{self.window_end:%Y-%m-%d}"
+
+
+class AccountLshBand(models.Model):
+    """One LSH band key of a prompt signature: the candidate join of prompt-similarity matching."""
+
+    signature = models.ForeignKey(AccountPromptSignature, on_delete=models.CASCADE, related_name="bands")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
+    band_key = models.CharField(max_length=20, db_index=True)
+
+    def __str__(self) -> str:
+        return self.band_key
+
+
+class AccountTiming(models.Model):
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="timing")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    method = models.CharField(max_length=40, default="mdx-iat-log2x16+hod24-v1")
+    request_count = models.PositiveIntegerField()
+    iat_histogram = models.JSONField()  # 16 floats
+    hour_of_day_histogram = models.JSONField()  # 24 floats
+    median_iat_ms = models.FloatField(null=True, blank=True)
+    iat_cv = models.FloatField(null=True, blank=True)
+    max_concurrency = models.PositiveIntegerField(null=True, blank=True)
+    release_switch_latency_h = models.FloatField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"timing {self.window_start:%Y-%m-%d}–{self.window_end:%Y-%m-%d}"

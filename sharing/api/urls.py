@@ -1,7 +1,7 @@
 """REST API v1 URL layout (mounted at /api/v1/), plus its OpenAPI schema and Swagger UI."""
 
 from django.http import JsonResponse
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
@@ -33,6 +33,8 @@ urlpatterns = [
     path("objects/<str:stix_id>/", views.ObjectDetailApi.as_view(), name="object-detail"),
     path("tokens/", views.TokenCollectionApi.as_view(), name="token-list"),
     path("tokens/<str:prefix>/revoke/", views.TokenRevokeApi.as_view(), name="token-revoke"),
+    path("", include("sharing.api.accounts_urls")),
+    path("", include("sharing.api.matches_urls")),
     path("schema/", SpectacularAPIView.as_view(urlconf="sharing.api.schema_urls", **_public), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **_public), name="docs"),
     re_path(r"^.*$", unknown_api_path),

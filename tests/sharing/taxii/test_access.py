@@ -180,6 +180,21 @@ def test_objects_above_the_tlp_ceiling_are_invisible_on_every_read_path(taxii, c
     }
 
 
+def test_paging_counts_only_visible_objects_and_more_ignores_hidden_ones(taxii, cast, publish):
+    greens = [make_indicator(tlp="green", name=f"green {i}") for i in range(3)]
+    reds = [make_indicator(tlp="red", name=f"red {i}") for i in range(2)]
+    for obj in [greens[0], reds[0], greens[1], greens[2], reds[1]]:
+        publish([obj])
+    body = taxii.ok(cast.objects_url, cast.reader, params={"limit": 2})
+    assert ids_of(body) == [greens[0]["id"], greens[1]["id"]] and body["more"] is True
+    rest = taxii.ok(cast.objects_url, cast.reader, params={"limit": 2, "next": body["next"]})
+    # Only red objects follow: for this reader there is nothing more.
+    assert ids_of(rest) == [greens[2]["id"]] and rest.get("more", False) is False
+    manifest = taxii.ok(cast.manifest_url, cast.reader, params={"limit": 3})
+    assert [m["id"] for m in objects_of(manifest)] == [g["id"] for g in greens]
+    assert manifest.get("more", False) is False
+
+
 def _two_versions(publish, older_tlp: str, newer_tlp: str) -> tuple[dict, dict]:
     stix_id = new_id()
     older = make_indicator(

@@ -1,0 +1,3 @@
+"""Web UI routes (server-rendered pages for reviewers and admins)."""
+
+urlpatterns: list = []
