@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -49,6 +50,21 @@ def audit_record(
         ip_address=ip_address,
         details=details or {},
     )
+
+
+def feed_pull_record(*, token: ApiToken, collection_id, channel: str, ip_address: str | None = None) -> None:
+    """Count a feed pull for the dashboard: one "feed.pull" audit event per token, collection
+    and minute, so a paged pull of thousands of pages does not turn every read into a write."""
+    minute = int(timezone.now().timestamp() // 60)
+    if cache.add(f"mdx:feed-pull:{token.pk}:{collection_id}:{minute}", 1, timeout=120):
+        audit_record(
+            "feed.pull",
+            token=token,
+            target_type="collection",
+            target_id=collection_id,
+            ip_address=ip_address,
+            details={"via": channel},
+        )
 
 
 # --- Organisations --------------------------------------------------------------------------------

@@ -49,7 +49,7 @@ from sharing.api.throttling import TokenRateThrottle
 from sharing.models import ApiToken, Organisation, Submission
 from sharing.net import client_ip
 from sharing.selectors import CollectionAccess, collection_access, collections_visible_to, readable_entries
-from sharing.services import token_issue, token_revoke
+from sharing.services import feed_pull_record, token_issue, token_revoke
 from sharing.submissions import submission_create
 from sharing.taxii.views import status_resource
 
@@ -361,6 +361,12 @@ class CollectionExportApi(RestApiView):
         access = self.readable_collection(collection_id)
         options = IncludeExpiredSerializer(data=request.query_params)
         options.is_valid(raise_exception=True)
+        feed_pull_record(
+            token=request.auth,
+            collection_id=access.collection.pk,
+            channel="export",
+            ip_address=client_ip(request),
+        )
         return access, export_entries(access, include_expired=options.validated_data["include_expired"])
 
     @staticmethod

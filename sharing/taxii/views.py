@@ -16,7 +16,7 @@ from sharing.authentication import ApiTokenAuthentication
 from sharing.models import Organisation, Submission
 from sharing.net import client_ip
 from sharing.selectors import CollectionAccess, collection_access, collections_visible_to, readable_entries
-from sharing.services import audit_record, collection_entries_delete
+from sharing.services import audit_record, collection_entries_delete, feed_pull_record
 from sharing.submissions import submission_create
 from sharing.taxii.errors import TaxiiError, taxii_error_response, taxii_exception_handler
 from sharing.taxii.media import (
@@ -231,6 +231,12 @@ class ObjectsView(TaxiiView):
             query.filter(readable_entries(access), ceiling_rank=access.ceiling_rank)
         )
         body = envelope_bytes([row[2] for row in rows], more, query.next_cursor(rows) if more else None)
+        feed_pull_record(
+            token=request.auth,
+            collection_id=access.collection.pk,
+            channel="taxii",
+            ip_address=client_ip(request),
+        )
         return taxii_response(body, rows=rows)
 
     def post(self, request, collection_id):

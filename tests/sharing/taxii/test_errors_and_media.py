@@ -186,7 +186,9 @@ def test_missing_or_rejected_credentials_get_401_with_www_authenticate(taxii, ca
         )
 
 
-@pytest.mark.parametrize("scheme", ["Bearer", "Token", "Basic", "Basic with an empty user name"])
+@pytest.mark.parametrize(
+    "scheme", ["Bearer", "Token", "Basic", "Basic with an empty user name", "lower-case bearer"]
+)
 def test_the_token_is_accepted_as_bearer_token_or_basic_password(taxii, cast, scheme):
     plaintext = cast.lab.plaintext
     auth = {
@@ -194,6 +196,7 @@ def test_the_token_is_accepted_as_bearer_token_or_basic_password(taxii, cast, sc
         "Token": f"Token {plaintext}",
         "Basic": basic(plaintext, "taxii-client"),
         "Basic with an empty user name": basic(plaintext, ""),
+        "lower-case bearer": f"bearer {plaintext}",  # RFC 7235 §2.1: schemes are case-insensitive
     }[scheme]
     body = assert_taxii_response(taxii.get(f"{ROOT}collections/", auth), 200)
     assert str(cast.feed.pk) in [c["id"] for c in body["collections"]]

@@ -214,3 +214,9 @@ def test_an_empty_collection_answers_with_an_empty_envelope(taxii, cast):
     body = taxii.ok(cast.objects_url, cast.lab)
     assert objects_of(body) == [] and body.get("more", False) is False
     assert objects_of(taxii.ok(cast.manifest_url, cast.lab)) == []
+
+
+def test_a_huge_limit_is_capped_not_an_error(taxii, cast, publish):
+    publish([make_indicator()])
+    body = taxii.ok(cast.objects_url, cast.lab, params={"limit": "9" * 30})
+    assert len(objects_of(body)) == 1

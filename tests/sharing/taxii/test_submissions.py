@@ -152,3 +152,12 @@ def test_older_versions_posted_later_do_not_replace_the_latest(taxii, cast):
     assert [o["name"] for o in objects_of(body)] == ["oldest"]
     versions = taxii.ok(cast.versions_url(stix_id), cast.lab)["versions"]
     assert sorted(ts(v) for v in versions) == [ts(oldest["modified"]), ts(newest["modified"])]
+
+
+def test_an_envelope_with_more_and_next_members_is_still_an_envelope(taxii, cast):
+    # TAXII 2.1 §3.7: more and next are envelope properties; a client may echo them back.
+    obj = make_indicator()
+    status = assert_taxii_response(
+        taxii.post(cast.objects_url, cast.lab, body={"more": False, "objects": [obj]}), 202
+    )
+    assert status["success_count"] == 1
