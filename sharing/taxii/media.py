@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.utils.http import parse_header_parameters
 from rest_framework import exceptions
 from rest_framework.negotiation import BaseContentNegotiation
@@ -39,12 +40,18 @@ class TaxiiRenderer(BaseRenderer):
 
 
 class TaxiiParser(BaseParser):
-    """Hands the raw body to the view, which validates it as a TAXII envelope itself."""
+    """Hands the raw body to the view, which validates it as a TAXII envelope itself.
+
+    Reads at most one byte more than max_content_length, so a body sent without a
+    Content-Length (chunked) cannot exhaust memory; the view answers 413 for it.
+    """
 
     media_type = _TAXII_BASE
 
     def parse(self, stream, media_type=None, parser_context=None) -> bytes:
-        return stream.read() if stream is not None else b""
+        if stream is None:
+            return b""
+        return stream.read(settings.TAXII_MAX_CONTENT_LENGTH + 1)
 
 
 class TaxiiNegotiation(BaseContentNegotiation):
