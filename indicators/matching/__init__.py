@@ -1,8 +1,13 @@
-"""Pure-Python STIX 2.1 pattern matching for MDX accounts: parse, evaluate, plan, compare sketches."""
+"""Pure-Python STIX 2.1 pattern matching for MDX accounts: parse, evaluate, plan, compare sketches.
+
+``parse_pattern`` is the hand-written parser (fastparse.py); parser.py walks the stix2-patterns
+ANTLR tree and is kept as the reference the fast parser is tested against.
+"""
 
 from .evaluator import CompiledPattern, compile_pattern
+from .fastparse import parse_pattern_fast as parse_pattern
 from .observations import Observation, account_observations, observations_as_bundles
-from .parser import PatternError, parse_pattern
+from .parser import PatternError
 from .plan import MatchPlan, ObservationPlan, ip_to_range
 from .records import (
     AccountRecord,

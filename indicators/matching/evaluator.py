@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from .fastparse import parse_pattern_fast as parse_pattern
 from .nodes import (
     AnyIndex,
     Bracket,
@@ -26,7 +27,6 @@ from .nodes import (
     Within,
 )
 from .observations import Observation
-from .parser import parse_pattern
 from .plan import MatchPlan, build_plan
 from .values import Predicate, compile_predicate
 

@@ -198,7 +198,7 @@ INVALID: dict[str, tuple[Callable[[], dict], list[str]]] = {
     ),
     "invalid pattern": (
         lambda: changed("indicator", pattern="[ipv4-addr:value = '198.51.100.1'"),
-        ["property 'pattern'", "FAIL"],
+        ["property 'pattern'", "invalid STIX pattern"],
     ),
     "unregistered custom type x-foo": (
         lambda: {"type": "x-foo", "spec_version": "2.1", "id": f"x-foo--{UUID}", "name": "foo"},
