@@ -23,6 +23,8 @@ install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
 # Embedded default: SQLite file, in-process tasks, local-memory cache. DEBUG on for local use only.
+# The demo runs with four-eyes review on: nobody approves their own organisation's objects.
+run: export MDX_FOUR_EYES ?= true
 run: install
 	DEBUG=$${DEBUG:-true} $(PY) manage.py demo
 	DEBUG=$${DEBUG:-true} $(PY) manage.py runserver $(HOST):$(PORT)

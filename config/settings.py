@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -94,6 +95,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI assets served locally, never from a CDN
+    "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "indicators",
     "sharing",
 ]
@@ -105,8 +110,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified()
+    "sharing.web.middleware.SecondFactorMiddleware",  # asks for the TOTP code after the password
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: turns a lockout raised during sign-in into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -122,6 +132,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "sharing.web.context.navigation",
             ],
         },
     },
@@ -181,6 +192,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# django-axes must come first: it refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Lockout after repeated failed sign-ins (django-axes). Counted per user name *and* client address,
+# so an attacker cannot lock a real user out from elsewhere; a success resets the count.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_CLIENT_IP_CALLABLE = "sharing.net.client_ip"  # X-Forwarded-For only from TRUSTED_PROXIES
+AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
+AXES_VERBOSE = False
+# Optional TOTP second factor (django-otp). A user with a confirmed device is always asked for the
+# code after the password; with MDX_REQUIRE_ADMIN_OTP admins must enrol one before doing anything.
+MDX_REQUIRE_ADMIN_OTP = env_bool("MDX_REQUIRE_ADMIN_OTP", False)
+OTP_TOTP_ISSUER = env_str("MDX_NODE_NAME", "MDX Hub")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -249,6 +279,10 @@ MDX_UNMARKED_TLP = env_str("MDX_UNMARKED_TLP", "amber").lower()
 if MDX_UNMARKED_TLP not in {"clear", "green", "amber", "amber+strict", "red"}:
     raise ImproperlyConfigured(f"MDX_UNMARKED_TLP must be a TLP 2.0 level, got {MDX_UNMARKED_TLP!r}")
 MDX_TOKEN_TOUCH_SECONDS = env_int("MDX_TOKEN_TOUCH_SECONDS", 60)
+# Four-eyes review: nobody approves objects submitted by an organisation they are a member of.
+MDX_FOUR_EYES = env_bool("MDX_FOUR_EYES", False)
+# Known-benign ranges flagged on review (sharing/warninglist.py); unset = the bundled list.
+MDX_WARNINGLIST_FILE = env_str("MDX_WARNINGLIST_FILE") or None
 TAXII_MAX_PAGE_SIZE = env_int("TAXII_MAX_PAGE_SIZE", 1000, minimum=1)
 TAXII_MAX_CONTENT_LENGTH = env_int("TAXII_MAX_CONTENT_LENGTH", 10 * 1024 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = TAXII_MAX_CONTENT_LENGTH + 1024
@@ -282,4 +316,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    # django-axes logs every sign-in at INFO; lockouts (WARNING) are what an operator needs.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

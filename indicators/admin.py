@@ -12,6 +12,11 @@ from indicators.models import (
     AccountPayment,
     AccountPromptSignature,
     AccountTiming,
+    Alert,
+    IndicatorMatchState,
+    Match,
+    MatchingCursor,
+    MatchJob,
     StixObject,
 )
 
@@ -95,3 +100,52 @@ class AccountAttributeAdmin(admin.ModelAdmin):
 class AccountIpAdmin(AccountAttributeAdmin):
     list_display = ("ip", "account", "asn", "proxy_type", "is_signup", "last_seen")
     exclude = ("ip_low", "ip_high")
+
+
+# --- Local matching results: written by the matcher, decided through the review UI / API. -----
+
+
+class _ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Match)
+class MatchAdmin(_ReadOnlyAdmin):
+    list_display = ("indicator", "account", "kind", "weight", "matched_at")
+    list_filter = ("kind",)
+    raw_id_fields = ("indicator", "account")
+    list_select_related = ("indicator", "account")
+
+
+@admin.register(Alert)
+class AlertAdmin(_ReadOnlyAdmin):
+    list_display = ("pk", "account", "score", "status", "reviewer", "updated_at")
+    list_filter = ("status",)
+    raw_id_fields = ("account", "reviewer")
+    list_select_related = ("account", "reviewer")
+
+
+@admin.register(IndicatorMatchState)
+class IndicatorMatchStateAdmin(_ReadOnlyAdmin):
+    list_display = ("indicator", "status", "matched_count", "last_run_at")
+    list_filter = ("status",)
+    raw_id_fields = ("indicator",)
+    list_select_related = ("indicator",)
+
+
+@admin.register(MatchJob)
+class MatchJobAdmin(_ReadOnlyAdmin):
+    list_display = ("pk", "label", "status", "low_pk", "high_pk", "attempts", "matched", "finished_at")
+    list_filter = ("status",)
+
+
+@admin.register(MatchingCursor)
+class MatchingCursorAdmin(_ReadOnlyAdmin):
+    list_display = ("name", "value")

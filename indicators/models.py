@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from indicators.extensions import TLP_ORDER as TLP_LEVELS
@@ -218,3 +219,135 @@ class AccountTiming(models.Model):
 
     def __str__(self) -> str:
         return f"timing {self.window_start:%Y-%m-%d}–{self.window_end:%Y-%m-%d}"
+
+
+# --- Local matching results (DOMAIN.md §4.4). Node-private: never exported or shared. -------------
+
+
+class IndicatorMatchState(models.Model):
+    """Matching bookkeeping for one indicator version: the claim point of its match task.
+
+    A task claims the row with a conditional UPDATE (pending → running), so a re-delivered
+    or duplicated task is a no-op. ``quarantined`` flags an indicator that matched more
+    accounts than MDX_MATCH_QUARANTINE_THRESHOLD: its matches are kept but raise no alert
+    until a reviewer looks at it.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        NOT_EVALUABLE = "not-evaluable", "Not evaluable"
+        QUARANTINED = "quarantined", "Quarantined (over-match)"
+        SUPERSEDED = "superseded", "Superseded by a newer version"
+        WITHDRAWN = "withdrawn", "Withdrawn (revoked or expired)"
+
+    indicator = models.OneToOneField(StixObject, on_delete=models.PROTECT, related_name="match_state")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True)
+    matched_count = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.indicator_id}: {self.status}"
+
+
+class MatchJob(models.Model):
+    """One unit of batch matching work (retro-hunt chunk or changed accounts), claimable by a task.
+
+    ``indicator_pks`` empty means every active indicator; ``account_pks`` set means exactly those
+    accounts, otherwise the account pk range [low_pk, high_pk] (open ends when null).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    label = models.CharField(max_length=100, blank=True, default="")
+    indicator_pks = models.JSONField(default=list, blank=True)
+    account_pks = models.JSONField(null=True, blank=True)
+    low_pk = models.BigIntegerField(null=True, blank=True)
+    high_pk = models.BigIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"match job {self.pk} ({self.label or 'batch'}): {self.status}"
+
+
+class MatchingCursor(models.Model):
+    """A named high-water mark, e.g. the Account.changed_at incremental matching has covered."""
+
+    name = models.CharField(max_length=50, unique=True)
+    value = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value.isoformat()}"
+
+
+class Match(models.Model):
+    """An indicator version matched a local account (DOMAIN §4.4 match_events). Never leaves the node.
+
+    ``evidence`` says which table/column or similarity measure matched — never raw identifiers.
+    """
+
+    indicator = models.ForeignKey(StixObject, on_delete=models.PROTECT, related_name="matches")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="matches")
+    kind = models.CharField(max_length=30)
+    evidence = models.JSONField(default=dict, blank=True)
+    weight = models.FloatField()
+    matched_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["indicator", "account"], name="match_unique")]
+        indexes = [models.Index(fields=["account", "indicator"], name="match_by_account")]
+        ordering = ["-matched_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.indicator_id} ~ account {self.account_id} ({self.kind})"
+
+
+class Alert(models.Model):
+    """One per account: the noisy-OR score over its active matches (DOMAIN §4.2) and the review state."""
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        TRIAGED = "triaged", "Triaged"
+        CONFIRMED = "confirmed", "Confirmed"
+        FALSE_POSITIVE = "false-positive", "False positive"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    OPEN = (Status.NEW, Status.TRIAGED)
+
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="alert")
+    score = models.FloatField(db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-score", "pk"]
+
+    def __str__(self) -> str:
+        return f"alert {self.pk}: account {self.account_id} ({self.score:.2f}, {self.status})"

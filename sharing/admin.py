@@ -12,6 +12,7 @@ from sharing.models import (
     Organisation,
     Submission,
     SubmissionItem,
+    Subscription,
 )
 
 
@@ -110,4 +111,47 @@ class AuditEventAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(admin.ModelAdmin):
+    """Created with `add_subscription`; here an operator pauses, re-times or re-schedules one.
+
+    The token is never shown: neither its ciphertext nor (for token_env) the variable's value.
+    """
+
+    list_display = (
+        "name",
+        "collection",
+        "is_active",
+        "review",
+        "last_success_at",
+        "consecutive_failures",
+        "objects_received",
+        "next_poll_at",
+    )
+    list_filter = ("is_active", "review")
+    search_fields = ("name", "discovery_url")
+    exclude = ("token_ciphertext",)
+    readonly_fields = (
+        "name",
+        "discovery_url",
+        "api_root_url",
+        "remote_collection_id",
+        "token_env",
+        "collection",
+        "organisation",
+        "review",
+        "cursor_added_after",
+        "last_success_at",
+        "last_error",
+        "last_error_at",
+        "consecutive_failures",
+        "objects_received",
+        "lease_until",
+        "created_at",
+    )
+
+    def has_add_permission(self, request):
         return False

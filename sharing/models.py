@@ -265,3 +265,42 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("audit events are append-only")
+
+
+class Subscription(models.Model):
+    """A pull subscription to a remote TAXII 2.1 collection (member side of federation).
+
+    Pulled objects are submitted into ``collection`` as ``organisation`` (one organisation per
+    subscription, kind hub). The token is kept either in an environment variable named by
+    ``token_env`` or Fernet-encrypted in ``token_ciphertext`` (sharing.federation); never in
+    plaintext. ``cursor_added_after`` is the X-TAXII-Date-Added-Last of the last page stored.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    discovery_url = models.CharField(max_length=500)
+    # Resolved from the discovery resource's "default" API root at the first poll.
+    api_root_url = models.CharField(max_length=500, blank=True, default="")
+    remote_collection_id = models.UUIDField()
+    token_env = models.CharField(max_length=200, blank=True, default="")
+    token_ciphertext = models.TextField(blank=True, default="")
+    collection = models.ForeignKey(Collection, on_delete=models.PROTECT, related_name="subscriptions")
+    organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="subscriptions")
+    poll_interval = models.PositiveIntegerField(default=300)  # seconds
+    review = models.BooleanField(default=False)
+    cursor_added_after = models.CharField(max_length=40, blank=True, default="")
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    objects_received = models.PositiveBigIntegerField(default=0)
+    next_poll_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Claimed by one worker until then (conditional UPDATE in sharing.federation).
+    lease_until = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -12,6 +12,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from indicators import tasks as matching_tasks
 from indicators.models import TLP_LEVELS, StixObject
 from indicators.services import stix_objects_store
 from sharing.models import ApiToken, AuditEvent, Collection, CollectionEntry, Grant, Organisation
@@ -387,6 +388,12 @@ def collection_publish(
         locked.last_added = entries[-1].date_added
         locked.save(update_fields=["last_added"])
         collection.last_added = locked.last_added
+        # Every publication path (trusted submissions, review approvals, federation, the seed
+        # pack) passes here, so local matching of new indicator versions is queued in one place,
+        # after commit.
+        indicator_pks = [e.stix_object_id for e in entries if e.type == "indicator"]
+        if indicator_pks:
+            matching_tasks.indicators_published(indicator_pks)
     return entries
 
 

@@ -1,34 +1,10 @@
-"""Base class for MDX Hub management commands: one-line errors, non-zero exit, nothing written."""
+"""Sharing's management commands: the common command base, with ServiceError as bad input."""
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
-
+from indicators.management.base import MdxCommand as _MdxCommand
 from sharing.services import ServiceError
 
 
-class MdxCommand(BaseCommand):
-    """Runs ``run()`` in one transaction; bad input becomes a one-line CommandError (exit 1)."""
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-
-        # argparse prints the whole usage block on an argument error; scripts want one line.
-        def error(message: str):
-            if parser.called_from_command_line:
-                parser.exit(2, f"{parser.prog}: error: {message}\n")
-            raise CommandError(f"Error: {message}")
-
-        parser.error = error
-        return parser
-
-    def handle(self, *args, **options):
-        try:
-            with transaction.atomic():
-                return self.run(**options)
-        except ServiceError as exc:
-            raise CommandError(str(exc)) from None
-
-    def run(self, **options):
-        raise NotImplementedError
+class MdxCommand(_MdxCommand):
+    user_errors = (ServiceError,)

@@ -187,6 +187,25 @@ class TestDemo:
         assert admin.check_password(password) and admin.is_superuser
         assert Membership.objects.filter(user=admin, role="admin").exists()
 
+    def test_with_a_keyring_it_imports_accounts_and_alerts_on_exactly_the_planted_cluster(
+        self, settings, django_capture_on_commit_callbacks
+    ):
+        from indicators.demo_accounts import DEMO_CLUSTER
+        from indicators.hashing import Keyring
+        from indicators.models import Account, Alert, Match
+
+        settings.MDX_KEYRING = Keyring.for_tests()
+        with django_capture_on_commit_callbacks(execute=True):
+            run("demo", "--no-migrate")
+        assert Account.objects.count() == 3000
+        cluster = set(Account.objects.filter(clients__ja4=DEMO_CLUSTER.ja4).values_list("pk", flat=True))
+        assert len(cluster) == DEMO_CLUSTER.size
+        assert set(Alert.objects.values_list("account_id", flat=True)) == cluster
+        assert Match.objects.count() == 3 * DEMO_CLUSTER.size  # payment, /24 and client fingerprint
+        with django_capture_on_commit_callbacks(execute=True):
+            run("demo", "--no-migrate")
+        assert (Account.objects.count(), Match.objects.count()) == (3000, 3 * DEMO_CLUSTER.size)
+
     def test_running_it_again_revokes_old_demo_tokens_and_duplicates_nothing(self):
         run("demo", "--no-migrate")
         before = (Organisation.objects.count(), Collection.objects.count(), StixObject.objects.count())

@@ -1,12 +1,16 @@
-"""demo: everything `make run` needs — migrations, organisations, tokens, collections, seed pack, admin."""
+"""demo: everything `make run` needs — migrations, organisations, tokens, collections, seed pack,
+users for each web role, and sample submissions waiting for review."""
 
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from sharing.demo_local import demo_local_data_load
+from sharing.demo_submissions import demo_submissions_create
 from sharing.knowledge_pack import knowledge_pack_load
 from sharing.models import ApiToken, Collection, Membership, Organisation
 from sharing.services import GrantSpec, collection_create, organisation_create, token_issue, token_revoke
@@ -20,6 +24,11 @@ DEMO_ORGS = [
 ]
 MEMBERS = ["Aurora AI Lab", "Borealis Research", "Nimbus Cloud"]
 DEMO_TOKEN_NAME = "demo"
+# (user name, organisation, role) of the demo web users besides "admin".
+DEMO_USERS = [
+    ("reviewer", "MDX Consortium Hub", Membership.Role.REVIEWER),
+    ("viewer", "Nimbus Cloud", Membership.Role.VIEWER),
+]
 
 
 class Command(BaseCommand):
@@ -37,6 +46,15 @@ class Command(BaseCommand):
             pack = knowledge_pack_load()
             tokens = self._tokens(orgs)
             password = self._admin(orgs["MDX Consortium Hub"])
+            users = [(name, role, self._user(name, orgs[org], role)) for name, org, role in DEMO_USERS]
+            pending = demo_submissions_create()
+        local = None
+        if settings.MDX_KEYRING is not None:  # a node without keys has no local account data
+            local = demo_local_data_load(
+                keyring=settings.MDX_KEYRING,
+                publisher=orgs["Aurora AI Lab"],
+                collection=Collection.objects.get(title="consortium-indicators"),
+            )
         w = self.stdout.write
         w(self.style.SUCCESS("MDX Hub demo data is ready."))
         w(f"Seed pack: {pack.objects} objects in collection {pack.collection.title!r} ({pack.collection.pk})")
@@ -45,6 +63,19 @@ class Command(BaseCommand):
         w("API tokens (shown once; earlier demo tokens are revoked):")
         for name, plaintext in tokens:
             w(f"  {name:<20} {plaintext}")
+        if pending:
+            w(f"Sample submissions from Borealis Research waiting for review: {pending}")
+        if local is not None:
+            w(
+                f"Local data: {local.accounts} synthetic accounts (one planted hydra cluster), "
+                f"{local.indicators} demo indicators, {local.matches} matches, {local.alerts} alerts"
+            )
+        else:
+            w("Local data: skipped (no keyring; set MDX_KEYRING or MDX_KEYRING_FILE to import accounts)")
+        w("Web UI users (passwords shown once; each run sets new ones):")
+        w(f"  {'admin':<10} admin     {password}")
+        for name, role, user_password in users:
+            w(f"  {name:<10} {role:<9} {user_password}")
         w(f"Web UI: http://127.0.0.1:8000/  — sign in as 'admin' with password: {password}")
         w("TAXII discovery: http://127.0.0.1:8000/taxii2/  (Authorization: Bearer <token>)")
 
@@ -105,4 +136,13 @@ class Command(BaseCommand):
         Membership.objects.update_or_create(
             user=user, organisation=hub, defaults={"role": Membership.Role.ADMIN}
         )
+        return password
+
+    def _user(self, username: str, organisation: Organisation, role: str) -> str:
+        password = secrets.token_urlsafe(12)
+        User = get_user_model()
+        user = User.objects.filter(username=username).first() or User(username=username)
+        user.set_password(password)
+        user.save()
+        Membership.objects.update_or_create(user=user, organisation=organisation, defaults={"role": role})
         return password

@@ -1,26 +1,15 @@
-"""Web views: the signed-in home page and the /healthz endpoint."""
+"""Web UI views, split by page area; ``home`` (the dashboard) and ``healthz`` are routed in config/urls."""
 
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from sharing.health import check_broker, check_database
-from sharing.models import Collection, Membership, Organisation
+from sharing.web.views.dashboard import home
 
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    memberships = Membership.objects.filter(user=request.user).select_related("organisation")
-    context = {
-        "memberships": memberships,
-        "organisation_count": Organisation.objects.count(),
-        "collection_count": Collection.objects.count(),
-    }
-    return render(request, "web/home.html", context)
+__all__ = ["healthz", "home"]
 
 
 @never_cache

@@ -20,6 +20,14 @@ REST_PATHS = {
     "/api/v1/objects/{stix_id}/",
     "/api/v1/tokens/",
     "/api/v1/tokens/{prefix}/revoke/",
+    "/api/v1/accounts/import/",
+    "/api/v1/matches/",
+    "/api/v1/alerts/",
+    "/api/v1/alerts/{alert_id}/",
+    "/api/v1/alerts/{alert_id}/decision/",
+    "/api/v1/subscriptions/",
+    "/api/v1/subscriptions/{subscription_id}/",
+    "/api/v1/subscriptions/{subscription_id}/poll/",
 }
 
 

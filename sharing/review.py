@@ -1,0 +1,202 @@
+"""The review workflow: reviewers approve or reject the pending objects of submissions.
+
+Approving publishes the object version into the submission's collection (a new date_added)
+and marks its status entry a success; rejecting marks it a failure carrying the reviewer's
+reason. Either way the TAXII status resource (the Submission) completes once nothing is
+pending. Every decision writes an audit event. With ``MDX_FOUR_EYES`` on, nobody approves
+objects submitted by an organisation they are a member of.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from sharing.models import Membership, Submission, SubmissionItem
+from sharing.services import ServiceError, audit_record, collection_publish
+
+log = logging.getLogger(__name__)
+
+MAX_REASON = 1000
+
+# Highest first: a user's role is the highest across their memberships.
+ROLE_ORDER = {Membership.Role.VIEWER: 1, Membership.Role.REVIEWER: 2, Membership.Role.ADMIN: 3}
+
+
+class ReviewError(ServiceError):
+    """A decision that may not be made (already decided, four-eyes, missing reason, no right)."""
+
+
+def user_role(user) -> str | None:
+    """The user's role on this node: superusers are admins, else the highest membership role."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Membership.Role.ADMIN
+    roles = Membership.objects.filter(user=user).values_list("role", flat=True)
+    return max(roles, key=lambda r: ROLE_ORDER.get(r, 0), default=None)
+
+
+def role_at_least(user, role: str) -> bool:
+    current = user_role(user)
+    return current is not None and ROLE_ORDER.get(current, 0) >= ROLE_ORDER[role]
+
+
+def four_eyes_blocks(*, user, submission: Submission) -> bool:
+    """True when the four-eyes rule forbids this user approving this submission's objects."""
+    if not settings.MDX_FOUR_EYES:
+        return False
+    return Membership.objects.filter(user=user, organisation_id=submission.organisation_id).exists()
+
+
+def _check_reviewer(user, submission: Submission, *, approving: bool) -> None:
+    if not role_at_least(user, Membership.Role.REVIEWER):
+        raise ReviewError("only reviewers and admins may decide on submissions")
+    if approving and four_eyes_blocks(user=user, submission=submission):
+        raise ReviewError(
+            f"four-eyes rule: you are a member of {submission.organisation.name}, so another "
+            "organisation's reviewer must approve its objects"
+        )
+
+
+def _clean_reason(reason: str) -> str:
+    reason = " ".join((reason or "").split())
+    if not reason:
+        raise ReviewError("a reason is required to reject")
+    return reason[:MAX_REASON]
+
+
+def _complete_if_done(submission: Submission) -> None:
+    if not submission.items.filter(state=SubmissionItem.State.PENDING).exists():
+        Submission.objects.filter(pk=submission.pk, completed_at=None).update(completed_at=timezone.now())
+
+
+def _claim(items: list[SubmissionItem], *, state: str, user, message: str = "") -> list[SubmissionItem]:
+    """Move still-pending items to ``state``; conditional UPDATEs make a double click a no-op."""
+    now = timezone.now()
+    claimed = []
+    for item in items:
+        updated = SubmissionItem.objects.filter(pk=item.pk, state=SubmissionItem.State.PENDING).update(
+            state=state, message=message, decided_by=user, decided_at=now
+        )
+        if updated:
+            item.state, item.message, item.decided_by, item.decided_at = state, message, user, now
+            claimed.append(item)
+    return claimed
+
+
+def _approve(
+    submission: Submission, items: list[SubmissionItem], *, user, ip_address
+) -> list[SubmissionItem]:
+    _check_reviewer(user, submission, approving=True)
+    with transaction.atomic():
+        claimed = _claim(items, state=SubmissionItem.State.SUCCESS, user=user)
+        versions = [i.stix_object for i in claimed]
+        collection_publish(
+            collection=submission.collection, stix_objects=versions, submitted_by=submission.organisation
+        )
+        for item in claimed:
+            audit_record(
+                "submission.approve",
+                user=user,
+                organisation=submission.organisation,
+                target_type="stix_object",
+                target_id=item.stix_id,
+                ip_address=ip_address,
+                details={"submission": str(submission.pk), "version": item.version, "item": item.pk},
+            )
+        _complete_if_done(submission)  # collection_publish has queued matching of the new versions
+    return claimed
+
+
+def _reject(
+    submission: Submission, items: list[SubmissionItem], *, user, reason: str, ip_address
+) -> list[SubmissionItem]:
+    _check_reviewer(user, submission, approving=False)
+    reason = _clean_reason(reason)
+    with transaction.atomic():
+        claimed = _claim(items, state=SubmissionItem.State.FAILURE, user=user, message=reason)
+        for item in claimed:
+            audit_record(
+                "submission.reject",
+                user=user,
+                organisation=submission.organisation,
+                target_type="stix_object",
+                target_id=item.stix_id,
+                ip_address=ip_address,
+                details={
+                    "submission": str(submission.pk),
+                    "version": item.version,
+                    "item": item.pk,
+                    "reason": reason,
+                },
+            )
+        _complete_if_done(submission)
+    return claimed
+
+
+def _pending(item: SubmissionItem) -> None:
+    if item.state != SubmissionItem.State.PENDING:
+        raise ReviewError(f"{item.stix_id or 'this object'} was already decided ({item.state})")
+
+
+def submission_item_approve(*, item: SubmissionItem, user, ip_address: str | None = None) -> SubmissionItem:
+    """Publish one pending object and mark it a success. Raises ReviewError."""
+    _pending(item)
+    if not _approve(item.submission, [item], user=user, ip_address=ip_address):
+        raise ReviewError(f"{item.stix_id} was decided by someone else meanwhile")
+    return item
+
+
+def submission_item_reject(
+    *, item: SubmissionItem, user, reason: str, ip_address: str | None = None
+) -> SubmissionItem:
+    """Mark one pending object a failure whose message carries the reason. Raises ReviewError."""
+    _pending(item)
+    if not _reject(item.submission, [item], user=user, reason=reason, ip_address=ip_address):
+        raise ReviewError(f"{item.stix_id} was decided by someone else meanwhile")
+    return item
+
+
+def _pending_items(submission: Submission) -> list[SubmissionItem]:
+    return list(
+        submission.items.filter(state=SubmissionItem.State.PENDING).select_related(
+            "stix_object", "submission"
+        )
+    )
+
+
+def submission_approve_all(
+    *, submission: Submission, user, ip_address: str | None = None
+) -> list[SubmissionItem]:
+    """Approve every pending object of a submission; returns the items this call decided."""
+    return _approve(submission, _pending_items(submission), user=user, ip_address=ip_address)
+
+
+def submission_reject_all(
+    *, submission: Submission, user, reason: str, ip_address: str | None = None
+) -> list[SubmissionItem]:
+    """Reject every pending object of a submission with one reason; returns the decided items."""
+    return _reject(submission, _pending_items(submission), user=user, reason=reason, ip_address=ip_address)
+
+
+def submission_items_decide(
+    *, items: list[SubmissionItem], user, approve: bool, reason: str = "", ip_address: str | None = None
+) -> list[SubmissionItem]:
+    """Bulk decision across submissions (the queue's "selected" actions), all or nothing."""
+    by_submission: dict = {}
+    for item in items:
+        by_submission.setdefault(item.submission_id, (item.submission, []))[1].append(item)
+    if not approve:
+        _clean_reason(reason)
+    decided: list[SubmissionItem] = []
+    with transaction.atomic():
+        for submission, group in by_submission.values():
+            if approve:
+                decided += _approve(submission, group, user=user, ip_address=ip_address)
+            else:
+                decided += _reject(submission, group, user=user, reason=reason, ip_address=ip_address)
+    return decided
