@@ -50,6 +50,19 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+def env_float(name: str, default: float, *, minimum: float, maximum: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":
@@ -183,6 +196,15 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Run exactly one `celery -A config beat` per deployment.
+CELERY_BEAT_SCHEDULE = {
+    # Re-queue matching work a lost task left behind (tasks are idempotent).
+    "mdx-matching-sweep": {"task": "indicators.tasks.sweep", "schedule": 300.0},
+    # Withdraw alerts whose indicators passed valid_until.
+    "mdx-expire-indicators": {"task": "indicators.tasks.expire_indicators", "schedule": 3600.0},
+    # Poll every due federation subscription.
+    "mdx-poll-subscriptions": {"task": "sharing.tasks.poll_due_subscriptions", "schedule": 60.0},
+}
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------
 
@@ -310,6 +332,23 @@ try:
         MDX_KEYRING = Keyring.development() if DEBUG else None
 except HashingError as exc:
     raise ImproperlyConfigured(f"MDX_KEYRING / MDX_KEYRING_FILE: {exc}") from None
+
+# Local matching (DOMAIN.md §4.2–4.5).
+MDX_MATCH_QUARANTINE_THRESHOLD = env_int("MDX_MATCH_QUARANTINE_THRESHOLD", 500, minimum=1)
+MDX_ALERT_MIN_SCORE = env_float("MDX_ALERT_MIN_SCORE", 0.5, minimum=0.0, maximum=1.0)
+MDX_MATCH_STALE_SECONDS = env_int("MDX_MATCH_STALE_SECONDS", 900, minimum=60)
+MDX_MATCH_INDICATOR_BATCH = env_int("MDX_MATCH_INDICATOR_BATCH", 500, minimum=1)
+MDX_MATCH_ACCOUNT_CHUNK = env_int("MDX_MATCH_ACCOUNT_CHUNK", 250_000, minimum=1000)
+MDX_MATCH_PREVIEW_SCAN_LIMIT = env_int("MDX_MATCH_PREVIEW_SCAN_LIMIT", 200_000)
+
+# Federation: pulling remote TAXII collections (sharing/federation.py).
+MDX_FEDERATION_TIMEOUT = env_int("MDX_FEDERATION_TIMEOUT", 30, minimum=1)
+MDX_FEDERATION_RETRIES = env_int("MDX_FEDERATION_RETRIES", 3)
+MDX_FEDERATION_MAX_BACKOFF = env_int("MDX_FEDERATION_MAX_BACKOFF", 3600, minimum=60)
+MDX_FEDERATION_PAGE_SIZE = env_int("MDX_FEDERATION_PAGE_SIZE", 1000, minimum=1)
+# Subscription tokens are encrypted at rest with this key (url-safe base64 of 32 bytes); empty
+# derives one from SECRET_KEY, which then must never rotate. Set it in production.
+MDX_FIELD_ENCRYPTION_KEY = env_str("MDX_FIELD_ENCRYPTION_KEY")
 
 LOGGING = {
     "version": 1,

@@ -59,6 +59,7 @@ IAT_BINS, HOUR_BINS = 16, 24
 # Column limits of the models: a value past them would abort the whole batch in PostgreSQL.
 MAX_INT = 2**31 - 1
 MAX_BIGINT = 2**63 - 1
+MAX_ASN = 2**32 - 1  # 4-byte AS numbers (RFC 6793)
 MAX_RAW_VALUE = 1000
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -498,7 +499,7 @@ def _ip(item: _Fields) -> tuple:
         raise _BadLine(f"{item.name('ip')}: not an IP address or CIDR block")
     return (
         *address,
-        item.integer("asn", maximum=MAX_INT),
+        item.integer("asn", maximum=MAX_ASN),
         item.text("proxy_type", max_length=30, choices=PROXY_TYPES),
         bool(item.boolean("signup")),
         item.timestamp("first_seen"),

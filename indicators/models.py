@@ -132,7 +132,7 @@ class AccountIp(models.Model):
     ip = models.CharField(max_length=50)  # canonical text (RFC 5952 for IPv6); may be a CIDR block
     ip_low = models.BinaryField(max_length=16)  # first address, 16 bytes big-endian, IPv4 mapped
     ip_high = models.BinaryField(max_length=16)  # last address (== ip_low for a single address)
-    asn = models.PositiveIntegerField(null=True, blank=True, db_index=True)
+    asn = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)  # 4-byte ASNs exceed 2**31
     proxy_type = models.CharField(max_length=30, blank=True, default="")
     is_signup = models.BooleanField(default=False)
     first_seen = models.DateTimeField(null=True, blank=True)

@@ -10,10 +10,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from celery import shared_task
-from celery.schedules import crontab
 from django.db import OperationalError, transaction
 
-from config.celery import app
 from indicators import matching_service as services
 
 _RETRY = {
@@ -99,14 +97,3 @@ def accounts_changed(account_pks: list[int]) -> None:
         return
     job_pks = services.accounts_jobs(account_pks)
     transaction.on_commit(lambda: jobs_enqueue(job_pks))
-
-
-app.conf.beat_schedule.update(
-    {
-        "mdx-matching-sweep": {"task": "indicators.tasks.sweep", "schedule": timedelta(minutes=5)},
-        "mdx-expire-indicators": {
-            "task": "indicators.tasks.expire_indicators",
-            "schedule": crontab(minute=7),
-        },
-    }
-)

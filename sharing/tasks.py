@@ -7,11 +7,7 @@ re-delivery or a duplicate enqueue never makes two workers poll the same subscri
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from celery import shared_task
-
-from config.celery import app
 
 
 @shared_task(acks_late=True, ignore_result=True)
@@ -35,13 +31,3 @@ def poll_due_subscriptions() -> int:
     for pk in due:
         poll_subscription.delay(pk)
     return len(due)
-
-
-app.conf.beat_schedule.update(
-    {
-        "mdx-poll-subscriptions": {
-            "task": "sharing.tasks.poll_due_subscriptions",
-            "schedule": timedelta(minutes=1),
-        },
-    }
-)

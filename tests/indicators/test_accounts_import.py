@@ -400,7 +400,7 @@ BAD_LINES = [
         "payments[0].basis: does not match the raw pan/par given",
     ),
     (account(ips=[{"ip": "198.51.100.300"}]), "ips[0].ip: not an IP address or CIDR block"),
-    (account(ips=[{"ip": "198.51.100.7", "asn": -1}]), "ips[0].asn: must be an integer from 0 to 2147483647"),
+    (account(ips=[{"ip": "198.51.100.7", "asn": -1}]), "ips[0].asn: must be an integer from 0 to 4294967295"),
     (account(ips=[{"ip": "198.51.100.7", "asn": True}]), "ips[0].asn: must be an integer"),
     (
         account(ips=[{"ip": "198.51.100.7", "signup": 1}]),
@@ -931,3 +931,12 @@ def test_the_demo_imports_cleanly_and_the_cluster_shares_one_payment_hash():
     low, high = (v.to_bytes(16, "big") for v in ip_to_range(DEMO_CLUSTER.cidr))
     in_block = AccountIp.objects.filter(ip_low__gte=low, ip_high__lte=high)
     assert in_block.values("account").distinct().count() == DEMO_CLUSTER.size
+
+
+@pytest.mark.django_db
+def test_four_byte_as_numbers_are_stored():
+    result = accounts_import(
+        jsonl(account(ips=[{"ip": "198.51.100.7", "asn": 4_200_000_000}])), keyring=KEYRING
+    )
+    assert result.errors == []
+    assert AccountIp.objects.get().asn == 4_200_000_000
