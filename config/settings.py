@@ -199,11 +199,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Run exactly one `celery -A config beat` per deployment.
 CELERY_BEAT_SCHEDULE = {
     # Re-queue matching work a lost task left behind (tasks are idempotent).
-    "mdx-matching-sweep": {"task": "indicators.tasks.sweep", "schedule": 300.0},
+    "mdx-matching-sweep": {"task": "indicators.tasks.sweep", "schedule": timedelta(minutes=5)},
     # Withdraw alerts whose indicators passed valid_until.
-    "mdx-expire-indicators": {"task": "indicators.tasks.expire_indicators", "schedule": 3600.0},
+    "mdx-expire-indicators": {"task": "indicators.tasks.expire_indicators", "schedule": timedelta(hours=1)},
     # Poll every due federation subscription.
-    "mdx-poll-subscriptions": {"task": "sharing.tasks.poll_due_subscriptions", "schedule": 60.0},
+    "mdx-poll-subscriptions": {
+        "task": "sharing.tasks.poll_due_subscriptions",
+        "schedule": timedelta(minutes=1),
+    },
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------------------

@@ -88,7 +88,9 @@ def indicators_published(stix_object_pks: list[int]) -> None:
     """
     pks = services.indicator_versions_published(stix_object_pks)
     for pk in pks:
-        transaction.on_commit(lambda pk=pk: match_indicator.delay(pk))
+        # robust: a broker outage must not fail the request that published; the version's
+        # match state stays pending and the periodic sweep queues it again.
+        transaction.on_commit(lambda pk=pk: match_indicator.delay(pk), robust=True)
 
 
 def accounts_changed(account_pks: list[int]) -> None:
@@ -96,4 +98,4 @@ def accounts_changed(account_pks: list[int]) -> None:
     if not account_pks:
         return
     job_pks = services.accounts_jobs(account_pks)
-    transaction.on_commit(lambda: jobs_enqueue(job_pks))
+    transaction.on_commit(lambda: jobs_enqueue(job_pks), robust=True)  # pending jobs are swept again

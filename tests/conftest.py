@@ -55,3 +55,12 @@ def bob_cloud(make_org):
 def charlie_outsider(make_org):
     """An organisation with no grants at all."""
     return make_org("Charlie Outsider", "authority")
+
+
+@pytest.fixture
+def eager_tasks(monkeypatch):
+    """Run Celery tasks in process for this test, even when CI configures a real broker."""
+    from config.celery import app
+
+    monkeypatch.setattr(app.conf, "task_always_eager", True)
+    monkeypatch.setattr(app.conf, "task_eager_propagates", True)

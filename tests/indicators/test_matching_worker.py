@@ -48,8 +48,9 @@ def queue(monkeypatch):
     monkeypatch.setattr(app.conf, "task_always_eager", False)
     monkeypatch.setattr(app.conf, "broker_url", _broker_url())
     monkeypatch.setattr(app.conf, "task_default_queue", name)
-    yield name
-    app.pool.force_close_all()
+    # No force_close_all() afterwards: kombu keeps one pool per broker URL for the whole process,
+    # and a force-closed pool refuses every later test's enqueue ("Acquire on closed pool").
+    return name
 
 
 class Worker:

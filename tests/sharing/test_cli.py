@@ -188,7 +188,7 @@ class TestDemo:
         assert Membership.objects.filter(user=admin, role="admin").exists()
 
     def test_with_a_keyring_it_imports_accounts_and_alerts_on_exactly_the_planted_cluster(
-        self, settings, django_capture_on_commit_callbacks
+        self, settings, django_capture_on_commit_callbacks, eager_tasks
     ):
         from indicators.demo_accounts import DEMO_CLUSTER
         from indicators.hashing import Keyring
