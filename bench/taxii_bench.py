@@ -29,6 +29,7 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+BENCH_BROKER = "redis://127.0.0.1:6379/12"
 TARGETS = {"pull": 50_000, "ingest": 2_500, "get_p95_ms": 15.0}
 AMBER = "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421"
 
@@ -88,6 +89,7 @@ def setup_django(db_url: str) -> None:
 
 def seed(collection_title: str, n: int) -> tuple[str, str, str]:
     """An org with a read-write token and a collection with n published indicators."""
+    from indicators import tasks
     from sharing.services import (
         GrantSpec,
         collection_create,
@@ -96,6 +98,8 @@ def seed(collection_title: str, n: int) -> tuple[str, str, str]:
         token_issue,
     )
 
+    # Seeding is set-up, not a measurement: skip queueing local matching for 100,000 indicators.
+    tasks.indicators_published = lambda pks: None
     org = organisation_create(name="Bench Lab", kind="lab", trusted=True)
     _, token = token_issue(organisation=org, scopes="read,write")
     collection = collection_create(title=collection_title, grants=[GrantSpec(org, True, True)])
@@ -115,8 +119,15 @@ def seed(collection_title: str, n: int) -> tuple[str, str, str]:
 
 
 def start_gunicorn(db_url: str, port: int) -> subprocess.Popen:
-    env = dict(os.environ, DATABASE_URL=db_url, SECRET_KEY="bench-only", ALLOWED_HOSTS="127.0.0.1")
-    env.pop("CELERY_BROKER_URL", None)
+    # Production shape: the web tier only enqueues matching on a Redis broker (no worker runs
+    # here, so nothing competes with it); the queue is flushed afterwards.
+    env = dict(
+        os.environ,
+        DATABASE_URL=db_url,
+        SECRET_KEY="bench-only",
+        ALLOWED_HOSTS="127.0.0.1",
+        CELERY_BROKER_URL=BENCH_BROKER,
+    )
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -243,8 +254,10 @@ def main() -> None:
         if server is not None:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
+        import redis
         from django.db import connections
 
+        redis.Redis.from_url(BENCH_BROKER).flushdb()
         connections.close_all()
         psql(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -1457,9 +1457,21 @@ def indicator_versions_published(stix_object_pks: Sequence[int]) -> list[int]:
         )
     )
     _states_ensure([pk for pk, _, _ in rows])
+    # One query for every stored version of these ids, one UPDATE: a bulk publication of
+    # thousands of indicators must not cost two queries per indicator inside the request.
+    newest: dict[str, datetime] = {}
     for _pk, stix_id, modified in rows:
-        older = StixObject.objects.filter(stix_id=stix_id, modified__lt=modified).values_list("pk", flat=True)
-        IndicatorMatchState.objects.filter(indicator_id__in=list(older)).exclude(
+        newest[stix_id] = max(modified, newest.get(stix_id, modified))
+    older = [
+        pk
+        for part in _chunks(sorted(newest), IN_CHUNK)
+        for pk, stix_id, modified in StixObject.objects.filter(
+            stix_id__in=part, type="indicator"
+        ).values_list("pk", "stix_id", "modified")
+        if modified < newest[stix_id]
+    ]
+    for part in _chunks(older, IN_CHUNK):
+        IndicatorMatchState.objects.filter(indicator_id__in=part).exclude(
             status__in=[State.WITHDRAWN, State.SUPERSEDED]
         ).update(status=State.SUPERSEDED)
     return [pk for pk, _, _ in rows]

@@ -14,6 +14,8 @@ from django.db import OperationalError, transaction
 
 from indicators import matching_service as services
 
+PUBLISHED_BATCH = 200  # new indicator versions per match_indicators task
+
 _RETRY = {
     "acks_late": True,
     "autoretry_for": (OperationalError,),
@@ -29,6 +31,12 @@ def match_indicator(stix_object_pk: int, low_pk: int | None = None, high_pk: int
     if low_pk is None and high_pk is None:
         return services.indicator_match_run(stix_object_pk)
     return services.indicator_match(stix_object_pk, (low_pk, high_pk))
+
+
+@shared_task(**_RETRY)
+def match_indicators(stix_object_pks: list[int]) -> int:
+    """New indicator versions, one after another (each claims its own state, so re-delivery is safe)."""
+    return sum(bool(services.indicator_match_run(pk)) for pk in stix_object_pks)
 
 
 @shared_task(**_RETRY)
@@ -87,10 +95,12 @@ def indicators_published(stix_object_pks: list[int]) -> None:
     A revoked version is matched too: matching an inactive version withdraws its alerts.
     """
     pks = services.indicator_versions_published(stix_object_pks)
-    for pk in pks:
-        # robust: a broker outage must not fail the request that published; the version's
-        # match state stays pending and the periodic sweep queues it again.
-        transaction.on_commit(lambda pk=pk: match_indicator.delay(pk), robust=True)
+    # One message per batch, not per indicator: a bulk POST of thousands stays one round trip
+    # per batch to the broker. robust: a broker outage must not fail the request that published;
+    # the versions' match states stay pending and the periodic sweep queues them again.
+    for start in range(0, len(pks), PUBLISHED_BATCH):
+        batch = pks[start : start + PUBLISHED_BATCH]
+        transaction.on_commit(lambda batch=batch: match_indicators.delay(batch), robust=True)
 
 
 def accounts_changed(account_pks: list[int]) -> None:

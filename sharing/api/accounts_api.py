@@ -68,15 +68,9 @@ class AccountImportApi(RestApiView):
         keyring = settings.MDX_KEYRING
         if keyring is None:
             raise ApiError(503, "this node has no keyring (MDX_KEYRING / MDX_KEYRING_FILE): cannot import")
-        limit = settings.TAXII_MAX_CONTENT_LENGTH
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > limit:
-            raise ApiError(413, f"the body is larger than {limit} bytes")
-        raw = request.data  # read only after the checks above
-        if not isinstance(raw, bytes):
-            raise ApiError(400, "send the accounts as JSON Lines, e.g. Content-Type: application/x-ndjson")
-        if len(raw) > limit:
-            raise ApiError(413, f"the body is larger than {limit} bytes")
+        raw = self.bounded_body(
+            request, wrong_type="send the accounts as JSON Lines, e.g. Content-Type: application/x-ndjson"
+        )
         if not raw.strip():
             raise ApiError(400, "the body is empty: send one JSON account per line")
         result = accounts_import(io.BytesIO(raw), keyring=keyring)

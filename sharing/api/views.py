@@ -90,6 +90,19 @@ class RestApiView(APIView):
         if not self.request.auth.has_scope(scope):
             raise ApiError(403, f"this token lacks the {scope!r} scope")
 
+    def bounded_body(self, request, *, wrong_type: str) -> bytes:
+        """The raw request body; 413 over max_content_length, checked before it is read."""
+        limit = settings.TAXII_MAX_CONTENT_LENGTH
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if length.isdigit() and int(length) > limit:
+            raise ApiError(413, f"the body is larger than {limit} bytes")
+        raw = request.data
+        if not isinstance(raw, bytes):
+            raise ApiError(400, wrong_type)
+        if len(raw) > limit:
+            raise ApiError(413, f"the body is larger than {limit} bytes")
+        return raw
+
     def visible_collection(self, collection_id: str) -> CollectionAccess:
         # Missing and invisible collections are indistinguishable: never reveal existence.
         access = collection_access(self.organisation, collection_id)
@@ -186,15 +199,9 @@ class SubmissionCreateApi(RestApiView):
         self.require_scope("write")
         if not access.can_write:
             raise ApiError(403, "your organisation may not add objects to this collection")
-        limit = settings.TAXII_MAX_CONTENT_LENGTH
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > limit:
-            raise ApiError(413, f"the body is larger than {limit} bytes")
-        raw = request.data  # read only after the checks above
-        if not isinstance(raw, bytes):
-            raise ApiError(400, "send the objects as JSON with Content-Type: application/json")
-        if len(raw) > limit:
-            raise ApiError(413, f"the body is larger than {limit} bytes")
+        raw = self.bounded_body(
+            request, wrong_type="send the objects as JSON with Content-Type: application/json"
+        )
         try:
             objects = objects_from_envelope(load_json(raw))
         except StixError as exc:

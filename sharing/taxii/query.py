@@ -232,9 +232,10 @@ class TaxiiQuery:
         key = "modified" if self.by_version else "date_added"
         entries = entries.order_by(key, "id")
         if self.cursor is not None:
-            entries = entries.filter(
-                Q(**{f"{key}__gt": self.cursor.key})
-                | Q(**{key: self.cursor.key, "id__gt": self.cursor.entry_id})
+            # (key, id) > (X, Y), written so the first term bounds an index range scan: a bare
+            # OR would make PostgreSQL walk the collection from its start on every deep page.
+            entries = entries.filter(**{f"{key}__gte": self.cursor.key}).filter(
+                Q(**{f"{key}__gt": self.cursor.key}) | Q(id__gt=self.cursor.entry_id)
             )
         return entries
 

@@ -120,7 +120,7 @@ def test_approval_queues_matching_of_the_published_versions_after_commit(
     from indicators import tasks
 
     queued = []
-    monkeypatch.setattr(tasks.match_indicator, "delay", queued.append)
+    monkeypatch.setattr(tasks.match_indicators, "delay", queued.extend)
     submission, _, _ = two
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         submission_approve_all(submission=submission, user=web.reviewer)
