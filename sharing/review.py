@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from sharing.models import Membership, Submission, SubmissionItem
+from sharing.models import Membership, Organisation, Submission, SubmissionItem
 from sharing.services import ServiceError, audit_record, collection_publish
 
 log = logging.getLogger(__name__)
@@ -31,12 +31,21 @@ class ReviewError(ServiceError):
 
 
 def user_role(user) -> str | None:
-    """The user's role on this node: superusers are admins, else the highest membership role."""
+    """The user's role on this node: superusers are admins, else their highest role in an
+    operator ("hub"-kind) organisation.
+
+    The web UI is the node operator's console: it shows every submission, object, account and
+    alert of the node, unfiltered by grants or TLP. A membership in a partner organisation
+    therefore grants nothing here; partners read through TAXII and the REST API, where their
+    grants and TLP ceilings apply.
+    """
     if user is None or not user.is_authenticated or not user.is_active:
         return None
     if user.is_superuser:
         return Membership.Role.ADMIN
-    roles = Membership.objects.filter(user=user).values_list("role", flat=True)
+    roles = Membership.objects.filter(user=user, organisation__kind=Organisation.Kind.HUB).values_list(
+        "role", flat=True
+    )
     return max(roles, key=lambda r: ROLE_ORDER.get(r, 0), default=None)
 
 

@@ -14,9 +14,11 @@ from sharing.models import Membership
 
 
 @pytest.fixture
-def member(db, alice_lab, django_user_model):
+def member(db, make_org, django_user_model):
+    """A reviewer on the node operator's staff (web UI roles come from operator organisations)."""
+    operator = make_org("Hub Operator", "hub", trusted=True)
     user = django_user_model.objects.create_user("reviewer1", password="a-long-passphrase-1")
-    Membership.objects.create(user=user, organisation=alice_lab, role="reviewer")
+    Membership.objects.create(user=user, organisation=operator, role="reviewer")
     return user
 
 
@@ -31,7 +33,7 @@ def test_signing_in_leads_to_the_home_page(client, member):
     assert response.status_code == 302 and response["Location"] == reverse("home")
     page = client.get(reverse("home"))
     assert page.status_code == 200
-    assert b"Alice Lab" in page.content and b"Reviewer" in page.content
+    assert b"Hub Operator" in page.content and b"Reviewer" in page.content
 
 
 def test_wrong_password_stays_on_the_login_page(client, member):

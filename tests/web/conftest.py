@@ -58,8 +58,17 @@ def web(django_user_model, make_org) -> WebCast:
         admin_user=_user(django_user_model, "ada", hub, "admin"),
         reviewer=_user(django_user_model, "rey", hub, "reviewer"),
         viewer=_user(django_user_model, "vic", hub, "viewer"),
-        partner_reviewer=_user(django_user_model, "pat", partner, "reviewer"),
+        partner_reviewer=_reviewer_of_both(django_user_model, hub, partner),
     )
+
+
+def _reviewer_of_both(django_user_model, hub, partner):
+    """Hub staff who also belong to the partner: the case the four-eyes rule is about."""
+    from sharing.models import Membership
+
+    user = _user(django_user_model, "pat", hub, "reviewer")
+    Membership.objects.create(user=user, organisation=partner, role="reviewer")
+    return user
 
 
 @pytest.fixture

@@ -98,11 +98,23 @@ def test_viewers_cannot_decide_even_through_the_service(web, two):
         submission_approve_all(submission=submission, user=web.viewer)
 
 
-def test_the_highest_membership_role_wins(web, django_user_model):
+def test_the_highest_operator_membership_role_wins(web, make_org):
     from sharing.models import Membership
 
-    Membership.objects.create(user=web.viewer, organisation=web.partner, role="admin")
+    second_hub = make_org("Second Operator", "hub")
+    Membership.objects.create(user=web.viewer, organisation=second_hub, role="admin")
     assert user_role(web.viewer) == "admin"
+
+
+def test_a_partner_membership_grants_no_role_in_the_operators_console(web, client, django_user_model):
+    from sharing.models import Membership
+
+    partner_admin = django_user_model.objects.create_user("parker", password="a-long-passphrase-1")
+    Membership.objects.create(user=partner_admin, organisation=web.partner, role="admin")
+    assert user_role(partner_admin) is None
+    client.force_login(partner_admin)
+    for url in ("/review/", "/objects/", "/alerts/", "/audit/"):
+        assert client.get(url).status_code == 403, url
 
 
 def test_four_eyes_blocks_approval_by_a_member_of_the_submitter(web, two, settings):

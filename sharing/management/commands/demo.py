@@ -27,7 +27,7 @@ DEMO_TOKEN_NAME = "demo"
 # (user name, organisation, role) of the demo web users besides "admin".
 DEMO_USERS = [
     ("reviewer", "MDX Consortium Hub", Membership.Role.REVIEWER),
-    ("viewer", "Nimbus Cloud", Membership.Role.VIEWER),
+    ("viewer", "MDX Consortium Hub", Membership.Role.VIEWER),
 ]
 
 
