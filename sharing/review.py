@@ -43,8 +43,10 @@ def user_role(user) -> str | None:
         return None
     if user.is_superuser:
         return Membership.Role.ADMIN
-    roles = Membership.objects.filter(user=user, organisation__kind=Organisation.Kind.HUB).values_list(
-        "role", flat=True
+    roles = (
+        Membership.objects.filter(user=user, organisation__kind=Organisation.Kind.HUB)
+        .filter(organisation__subscriptions__isnull=True)  # see selectors.organisation_is_operator
+        .values_list("role", flat=True)
     )
     return max(roles, key=lambda r: ROLE_ORDER.get(r, 0), default=None)
 

@@ -85,3 +85,10 @@ def visible_entries(organisation: Organisation, collection_id: str | uuid.UUID |
             continue
         clauses |= Q(collection_id=access.collection.pk, tlp_rank__lte=access.ceiling_rank)
     return CollectionEntry.objects.filter(clauses)
+
+
+def organisation_is_operator(organisation: Organisation) -> bool:
+    """Whether the organisation runs this node: kind "hub", and not the local stand-in of a
+    remote hub this node subscribes to. Node-private data (local accounts, matches, alerts,
+    subscriptions) and the web console are for operators only."""
+    return organisation.kind == Organisation.Kind.HUB and not organisation.subscriptions.exists()

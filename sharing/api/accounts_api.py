@@ -64,7 +64,7 @@ class AccountImportApi(RestApiView):
         },
     )
     def post(self, request):
-        self.require_scope("admin")
+        self.require_operator_admin("local accounts")
         keyring = settings.MDX_KEYRING
         if keyring is None:
             raise ApiError(503, "this node has no keyring (MDX_KEYRING / MDX_KEYRING_FILE): cannot import")

@@ -89,17 +89,11 @@ INDICATOR_PARAM = OpenApiParameter("indicator", OpenApiTypes.STR, description="a
 
 
 class _NodePrivateApi(RestApiView):
-    """Base: the `admin` scope is required for every method."""
+    """Base: every method needs an admin-scoped token of the node operator."""
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.require_scope_admin()
-
-    def require_scope_admin(self) -> None:
-        if "admin" not in self.request.auth.scope_set:
-            raise ApiError(
-                403, "matches and alerts are node-private: this needs a token with the 'admin' scope"
-            )
+        self.require_operator_admin("matches and alerts")
 
     def page_size(self) -> int:
         raw = self.request.query_params.get("page_size")

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from sharing.api.errors import ApiError
 from sharing.api.serializers import CollectionRefSerializer
 from sharing.api.views import RestApiView, errors
-from sharing.models import Organisation, Subscription
+from sharing.models import Subscription
 from sharing.net import client_ip
 from sharing.services import audit_record
 
@@ -69,10 +69,7 @@ class SubscriptionApi(RestApiView):
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
-        self.require_scope("admin")
-        org = self.organisation
-        if org.kind != Organisation.Kind.HUB or Subscription.objects.filter(organisation=org).exists():
-            raise ApiError(403, "only the node operator's admin tokens may manage subscriptions")
+        self.require_operator_admin("subscriptions")
 
     def subscription(self, subscription_id: str) -> Subscription:
         if not str(subscription_id).isdigit():

@@ -48,7 +48,13 @@ from sharing.api.serializers import (
 from sharing.api.throttling import TokenRateThrottle
 from sharing.models import ApiToken, Organisation, Submission
 from sharing.net import client_ip
-from sharing.selectors import CollectionAccess, collection_access, collections_visible_to, readable_entries
+from sharing.selectors import (
+    CollectionAccess,
+    collection_access,
+    collections_visible_to,
+    organisation_is_operator,
+    readable_entries,
+)
 from sharing.services import feed_pull_record, token_issue, token_revoke
 from sharing.submissions import submission_create
 from sharing.taxii.views import status_resource
@@ -89,6 +95,13 @@ class RestApiView(APIView):
     def require_scope(self, scope: str) -> None:
         if not self.request.auth.has_scope(scope):
             raise ApiError(403, f"this token lacks the {scope!r} scope")
+
+    def require_operator_admin(self, what: str) -> None:
+        """Node-private endpoints: an admin-scoped token of this node's operator organisation."""
+        if not self.request.auth.has_scope("admin") or not organisation_is_operator(self.organisation):
+            raise ApiError(
+                403, f"{what} are node-private: only the node operator's admin tokens may use them"
+            )
 
     def bounded_body(self, request, *, wrong_type: str) -> bytes:
         """The raw request body; 413 over max_content_length, checked before it is read."""

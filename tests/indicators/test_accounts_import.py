@@ -826,16 +826,22 @@ URL = "/api/v1/accounts/import/"
 
 
 @pytest.fixture
-def clients(alice_lab):
+def clients(make_org, alice_lab):
     from sharing.services import token_issue
 
-    def client(scopes: str) -> APIClient:
-        _, plaintext = token_issue(organisation=alice_lab, scopes=scopes)
+    operator = make_org("Node Operator", "hub", trusted=True)
+
+    def client(organisation, scopes: str) -> APIClient:
+        _, plaintext = token_issue(organisation=organisation, scopes=scopes)
         api = APIClient()
         api.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
         return api
 
-    return {"admin": client("admin"), "member": client("read,write")}
+    return {
+        "admin": client(operator, "admin"),
+        "member": client(operator, "read,write"),
+        "partner_admin": client(alice_lab, "admin"),
+    }
 
 
 def post(api: APIClient, body: bytes | str, content_type: str = "application/x-ndjson"):
@@ -940,3 +946,11 @@ def test_four_byte_as_numbers_are_stored():
     )
     assert result.errors == []
     assert AccountIp.objects.get().asn == 4_200_000_000
+
+
+@pytest.mark.django_db
+def test_a_partner_organisations_admin_token_cannot_import_accounts(clients, settings):
+    settings.MDX_KEYRING = KEYRING
+    response = post(clients["partner_admin"], json.dumps(account()) + "\n")
+    assert response.status_code == 403 and "node-private" in response.json()["detail"]
+    assert Account.objects.count() == 0

@@ -71,12 +71,14 @@ def test_run_matching_incremental_runs_pending_indicators_and_changed_accounts(a
 
 
 @pytest.fixture
-def tokens(db, alice_lab):
+def tokens(db, make_org):
     from sharing.services import token_issue
 
+    operator = make_org("Node Operator", "hub", trusted=True)  # node-private data: operator tokens
+
     def member(scopes: str) -> Member:
-        token, plaintext = token_issue(organisation=alice_lab, scopes=scopes)
-        return Member(alice_lab, token, plaintext)
+        token, plaintext = token_issue(organisation=operator, scopes=scopes)
+        return Member(operator, token, plaintext)
 
     return member("admin"), member("read,write")
 
@@ -140,3 +142,17 @@ def test_run_matching_async_enqueues_the_retro_hunt(accounts):  # noqa: F811
     call_command("run_matching", "--full", "--async", stdout=out)  # eager here: runs at once
     assert "Enqueued a full matching run" in out.getvalue()
     assert Match.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_partner_organisations_admin_token_gets_no_matches_or_alerts(alice_lab):
+    from rest_framework.test import APIClient
+
+    from sharing.services import token_issue
+
+    _, plaintext = token_issue(organisation=alice_lab, scopes="admin")
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    for url in ("/api/v1/matches/", "/api/v1/alerts/"):
+        response = api.get(url)
+        assert response.status_code == 403 and "node-private" in response.json()["detail"], url
