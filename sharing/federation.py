@@ -130,6 +130,24 @@ def validate_discovery_url(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def subscription_poll_request(
+    *, subscription: Subscription, user=None, token=None, ip_address: str | None = None
+) -> None:
+    """Audit an operator's "poll now" and enqueue one forced poll after commit.
+
+    A poll already running is not doubled: the queued one finds the subscription claimed.
+    """
+    from sharing.tasks import poll_subscription  # the tasks module imports this one
+
+    pk = subscription.pk
+    with transaction.atomic():
+        audit_record(
+            "subscription.poll", user=user, token=token, target_type="subscription", target_id=pk,
+            ip_address=ip_address,
+        )  # fmt: skip
+        transaction.on_commit(lambda: poll_subscription.delay(pk, force=True))
+
+
 def subscription_add(
     *,
     name: str,

@@ -211,3 +211,29 @@ def submission_items_decide(
             else:
                 decided += _reject(submission, group, user=user, reason=reason, ip_address=ip_address)
     return decided
+
+
+def alert_review(
+    *,
+    alert,
+    status: str,
+    note: str = "",
+    user=None,
+    token=None,
+    ip_address: str | None = None,
+    details: dict | None = None,
+):
+    """Record a decision on a local alert and audit it, in one transaction (web UI and REST).
+
+    Raises indicators.matching_service.DecisionError for a status that is not a decision.
+    """
+    from indicators.matching_service import alert_decide
+
+    previous = alert.status
+    with transaction.atomic():
+        alert_decide(alert=alert, status=status, note=note, reviewer=user or (token and token.created_by))
+        audit_record(
+            "alert.decide", user=user, token=token, target_type="alert", target_id=str(alert.pk),
+            ip_address=ip_address, details={"status": alert.status, "from": previous, **(details or {})},
+        )  # fmt: skip
+    return alert

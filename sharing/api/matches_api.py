@@ -19,11 +19,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from indicators.matching_service import DECISIONS, alert_decide
+from indicators.matching_service import DECISIONS
 from indicators.models import Alert, Match
 from sharing.api.errors import ApiError
 from sharing.api.views import RestApiView, errors
-from sharing.services import audit_record
+from sharing.net import client_ip
+from sharing.review import alert_review
 
 DEFAULT_PAGE_SIZE = 100
 
@@ -258,17 +259,11 @@ class AlertDecisionApi(_NodePrivateApi):
         alert = _alert_or_404(alert_id)
         data = AlertDecisionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        alert_decide(
+        alert_review(
             alert=alert,
             status=data.validated_data["status"],
             note=data.validated_data["note"],
-            reviewer=request.auth.created_by,
-        )
-        audit_record(
-            "alert.decide",
             token=request.auth,
-            target_type="alert",
-            target_id=str(alert.pk),
-            details={"status": alert.status},
+            ip_address=client_ip(request),
         )
         return Response(_detail(alert))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -17,9 +16,9 @@ from rest_framework.response import Response
 from sharing.api.errors import ApiError
 from sharing.api.serializers import CollectionRefSerializer
 from sharing.api.views import RestApiView, errors
+from sharing.federation import subscription_poll_request
 from sharing.models import Subscription
 from sharing.net import client_ip
-from sharing.services import audit_record
 
 SUBSCRIPTION_ID = OpenApiParameter("subscription_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
@@ -122,16 +121,8 @@ class SubscriptionPollApi(SubscriptionApi):
         responses={202: OutputSerializer, **errors(403, 404)},
     )
     def post(self, request, subscription_id: str):
-        from sharing.tasks import poll_subscription
-
         subscription = self.subscription(subscription_id)
-        with transaction.atomic():
-            audit_record(
-                "subscription.poll",
-                token=request.auth,
-                target_type="subscription",
-                target_id=subscription.pk,
-                ip_address=client_ip(request),
-            )
-            transaction.on_commit(lambda: poll_subscription.delay(subscription.pk, force=True))
+        subscription_poll_request(
+            subscription=subscription, token=request.auth, ip_address=client_ip(request)
+        )
         return Response({"id": subscription.pk, "queued": True}, status=202)

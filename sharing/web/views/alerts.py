@@ -1,8 +1,8 @@
 """Alerts on this node's accounts: the list (filters, score bars, charts), account detail with the
 evidence of every match, and the reviewer's decision (Confirm / False positive / Dismiss).
 
-Decisions go through ``indicators.matching_service.alert_decide`` — the same service the REST
-``POST /api/v1/alerts/<id>/decision/`` uses — and are audited as ``alert.decide`` like there.
+Decisions go through ``sharing.review.alert_review`` — the same service the REST
+``POST /api/v1/alerts/<id>/decision/`` uses — which records and audits them as ``alert.decide``.
 Everything here is node-private (DOMAIN §4.4): viewers may read, reviewers and admins decide.
 """
 
@@ -15,7 +15,6 @@ from html import escape
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, Q, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -23,11 +22,10 @@ from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
-from indicators.matching_service import DecisionError, alert_decide, quarantine_threshold
+from indicators.matching_service import DecisionError, quarantine_threshold
 from indicators.models import Account, Alert, IndicatorMatchState, Match
 from sharing.net import client_ip
-from sharing.review import role_at_least
-from sharing.services import audit_record
+from sharing.review import alert_review, role_at_least
 from sharing.web.permissions import REVIEWER, VIEWER, role_required
 
 PAGE = 50
@@ -257,23 +255,15 @@ def alert_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.error(request, error)
         return redirect(back)
     decision = form.cleaned_data["decision"]
-    previous = alert.status
     try:
-        with transaction.atomic():
-            alert_decide(
-                alert=alert,
-                status=DECISION_STATUS[decision],
-                note=form.cleaned_data["note"],
-                reviewer=request.user,
-            )
-            audit_record(
-                "alert.decide",
-                user=request.user,
-                target_type="alert",
-                target_id=str(alert.pk),
-                ip_address=client_ip(request),
-                details={"status": alert.status, "from": previous, "decision": decision},
-            )
+        alert_review(
+            alert=alert,
+            status=DECISION_STATUS[decision],
+            note=form.cleaned_data["note"],
+            user=request.user,
+            ip_address=client_ip(request),
+            details={"decision": decision},
+        )
     except DecisionError as exc:
         messages.error(request, str(exc))
     else:

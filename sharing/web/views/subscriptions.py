@@ -10,35 +10,16 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from sharing.federation import subscription_poll_request
 from sharing.models import Subscription
 from sharing.net import client_ip
 from sharing.review import role_at_least
-from sharing.services import audit_record
 from sharing.web.permissions import ADMIN, REVIEWER, role_required
-
-
-def subscription_poll_enqueue(
-    *, subscription: Subscription, user=None, ip_address: str | None = None
-) -> None:
-    """Audit and enqueue one forced poll (the REST poll view's steps; no shared service exists)."""
-    from sharing.tasks import poll_subscription
-
-    pk = subscription.pk
-    with transaction.atomic():
-        audit_record(
-            "subscription.poll",
-            user=user,
-            target_type="subscription",
-            target_id=pk,
-            ip_address=ip_address,
-        )
-        transaction.on_commit(lambda: poll_subscription.delay(pk, force=True))
 
 
 def _health(subscription: Subscription, now) -> tuple[str, str]:
@@ -91,7 +72,7 @@ def subscription_list(request: HttpRequest) -> HttpResponse:
 @role_required(ADMIN)
 def subscription_poll(request: HttpRequest, pk: int) -> HttpResponse:
     subscription = get_object_or_404(Subscription.objects.only("pk", "name"), pk=pk)
-    subscription_poll_enqueue(subscription=subscription, user=request.user, ip_address=client_ip(request))
+    subscription_poll_request(subscription=subscription, user=request.user, ip_address=client_ip(request))
     if getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
         messages.success(request, f"Polled {subscription.name}: see its health below.")
     else:
