@@ -352,6 +352,12 @@ MDX_FEDERATION_TIMEOUT = env_int("MDX_FEDERATION_TIMEOUT", 30, minimum=1)
 MDX_FEDERATION_RETRIES = env_int("MDX_FEDERATION_RETRIES", 3)
 MDX_FEDERATION_MAX_BACKOFF = env_int("MDX_FEDERATION_MAX_BACKOFF", 3600, minimum=60)
 MDX_FEDERATION_PAGE_SIZE = env_int("MDX_FEDERATION_PAGE_SIZE", 1000, minimum=1)
+# Feedback (DOMAIN.md §4.4). Members below this many sighting members are not disclosed to
+# non-originators; "bucket" reports only the lower bound of a sighting's count bucket.
+MDX_FEEDBACK_MIN_MEMBERS = env_int("MDX_FEEDBACK_MIN_MEMBERS", 3, minimum=2)
+MDX_FEEDBACK_COUNT = env_str("MDX_FEEDBACK_COUNT") or "exact"
+if MDX_FEEDBACK_COUNT not in ("exact", "bucket"):
+    raise ImproperlyConfigured("MDX_FEEDBACK_COUNT must be 'exact' or 'bucket'")
 # Subscription tokens are encrypted at rest with this key (url-safe base64 of 32 bytes); empty
 # derives one from SECRET_KEY, which then must never rotate. Set it in production.
 MDX_FIELD_ENCRYPTION_KEY = env_str("MDX_FIELD_ENCRYPTION_KEY")

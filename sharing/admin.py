@@ -7,9 +7,12 @@ from sharing.models import (
     AuditEvent,
     Collection,
     CollectionEntry,
+    FeedbackReport,
     Grant,
     Membership,
     Organisation,
+    ReceivedOpinion,
+    ReceivedSighting,
     Submission,
     SubmissionItem,
     Subscription,
@@ -55,7 +58,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(Collection)
 class CollectionAdmin(admin.ModelAdmin):
-    list_display = ("title", "id", "is_public", "last_added")
+    list_display = ("title", "id", "is_public", "is_inbox", "last_added")
     search_fields = ("title",)
     readonly_fields = ("id", "last_added")
     inlines = [GrantInline]
@@ -155,3 +158,42 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Records written by services only (the outbound payload is what was previewed and sent)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FeedbackReport)
+class FeedbackReportAdmin(ReadOnlyAdmin):
+    list_display = (
+        "indicator_stix_id",
+        "subscription",
+        "review_state",
+        "count",
+        "opinion",
+        "status",
+        "created_at",
+    )
+    list_filter = ("status", "review_state")
+    search_fields = ("indicator_stix_id",)
+
+
+@admin.register(ReceivedSighting)
+class ReceivedSightingAdmin(ReadOnlyAdmin):
+    list_display = ("indicator_stix_id", "organisation", "count", "last_seen", "review_state", "received_at")
+    list_filter = ("review_state",)
+    search_fields = ("indicator_stix_id", "sighting_id")
+
+
+@admin.register(ReceivedOpinion)
+class ReceivedOpinionAdmin(ReadOnlyAdmin):
+    list_display = ("indicator_stix_id", "organisation", "opinion", "modified")
+    list_filter = ("opinion",)
+    search_fields = ("indicator_stix_id",)

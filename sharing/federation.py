@@ -18,7 +18,8 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -50,6 +51,7 @@ USER_AGENT = "mdx-hub-federation/1 (taxii2-client)"
 MIN_INTERVAL = 10
 MAX_INTERVAL = 7 * 24 * 3600
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTITY_RE = re.compile(r"^identity--[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _MESSAGE_LIMIT = 1000
 
 
@@ -158,6 +160,8 @@ def subscription_add(
     token_env: str | None = None,
     review: bool = False,
     interval: int = 300,
+    inbox: str | None = None,
+    identity: str | None = None,
     user=None,
 ) -> Subscription:
     """Create a subscription and the organisation its objects are attributed to.
@@ -191,6 +195,17 @@ def subscription_add(
             raise ServiceError(f"{token_env!r} is not a valid environment variable name")
     if not MIN_INTERVAL <= int(interval) <= MAX_INTERVAL:
         raise ServiceError(f"the poll interval must be between {MIN_INTERVAL} and {MAX_INTERVAL} seconds")
+    inbox_id = None
+    if inbox:
+        try:
+            inbox_id = uuid.UUID(str(inbox).strip())
+        except ValueError:
+            raise ServiceError(f"the remote inbox collection id must be a UUID, got {inbox!r}") from None
+    identity = (identity or "").strip()
+    if identity and not _IDENTITY_RE.match(identity):
+        raise ServiceError(
+            f"the member identity must be a STIX identity id (identity--<uuid>), got {identity!r}"
+        )
     if Subscription.objects.filter(name__iexact=name).exists():
         raise ServiceError(f"a subscription named {name!r} already exists")
     try:
@@ -208,6 +223,8 @@ def subscription_add(
                 organisation=organisation,
                 poll_interval=int(interval),
                 review=review,
+                inbox_collection_id=inbox_id,
+                member_identity=identity,
                 next_poll_at=timezone.now(),
             )
             audit_record(
@@ -221,6 +238,7 @@ def subscription_add(
                     "remote_collection": str(remote_id),
                     "collection": str(local.pk),
                     "review": review,
+                    "inbox": str(inbox_id) if inbox_id else None,
                     "token": f"env:{token_env}" if token_env else "encrypted",
                 },
             )
@@ -365,7 +383,7 @@ def _sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-def _with_retries(call: Callable, url: str):
+def with_retries(call: Callable, url: str):
     """Run one remote call, retrying network errors, timeouts, 5xx and 429 a few times.
 
     Waits retry_delay × 2^attempt, or the remote's Retry-After when it sent one. A Retry-After
@@ -549,7 +567,7 @@ def _resolve_api_root(subscription: Subscription, conn: _Connection) -> str:
             return urljoin(url, roots[0])
         raise PollError(f"the discovery resource names no default API root (and not exactly one): {url}")
 
-    root = _with_retries(discover, url)
+    root = with_retries(discover, url)
     root = root if root.endswith("/") else root + "/"
     parts = urlsplit(root)
     if parts.scheme not in ("http", "https") or not parts.hostname or len(root) > 500:
@@ -559,22 +577,34 @@ def _resolve_api_root(subscription: Subscription, conn: _Connection) -> str:
     return root
 
 
-def _poll(subscription: Subscription, result: PollResult) -> None:
-    """Pull pages until the remote has no more (or MDX_FEDERATION_MAX_PAGES)."""
+@contextmanager
+def remote_collection(
+    subscription: Subscription, collection_id
+) -> Iterator[tuple[TaxiiCollection, _Connection]]:
+    """A refreshed taxii2-client Collection at the subscription's remote API root, and its
+    connection (closed on exit). Raises PollError for every failure, with a clear message."""
     try:
         token = subscription_token(subscription)
     except TokenUnavailable as exc:
         raise PollError(str(exc)) from None
-    timeout = float(_setting("MDX_FEDERATION_TIMEOUT", 30))
+    conn = _Connection(token, float(_setting("MDX_FEDERATION_TIMEOUT", 30)))
+    try:
+        root = subscription.api_root_url or _resolve_api_root(subscription, conn)
+        url = f"{root}collections/{collection_id}/"
+        remote = TaxiiCollection(url, conn=conn)
+        with_retries(remote.refresh, url)
+        yield remote, conn
+    finally:
+        conn.close()
+
+
+def _poll(subscription: Subscription, result: PollResult) -> None:
+    """Pull pages until the remote has no more (or MDX_FEDERATION_MAX_PAGES)."""
     page_size = int(_setting("MDX_FEDERATION_PAGE_SIZE", 1000))
     max_pages = int(_setting("MDX_FEDERATION_MAX_PAGES", 10000))
     lease_seconds = int(_setting("MDX_FEDERATION_LEASE_SECONDS", 900))
-    conn = _Connection(token, timeout)
-    try:
-        root = subscription.api_root_url or _resolve_api_root(subscription, conn)
-        collection_url = f"{root}collections/{subscription.remote_collection_id}/"
-        remote = TaxiiCollection(collection_url, conn=conn)
-        _with_retries(remote.refresh, collection_url)
+    with remote_collection(subscription, subscription.remote_collection_id) as (remote, conn):
+        collection_url = remote.url
         if not remote.can_read:
             raise PollError(f"the remote collection does not allow reading with this token: {collection_url}")
         cursor = subscription.cursor_added_after
@@ -586,7 +616,7 @@ def _poll(subscription: Subscription, result: PollResult) -> None:
                 params["added_after"] = cursor
             if next_token:
                 params["next"] = next_token
-            envelope = _with_retries(lambda params=params: remote.get_objects(**params), objects_url)
+            envelope = with_retries(lambda params=params: remote.get_objects(**params), objects_url)
             objects, more, next_token = _envelope_objects(envelope, objects_url)
             last = _valid_timestamp(conn.last_headers.get("X-TAXII-Date-Added-Last"))
             _store_page(subscription, lease_seconds, objects, last or cursor, result)
@@ -604,8 +634,6 @@ def _poll(subscription: Subscription, result: PollResult) -> None:
                     f"the remote says more=true but sends neither next nor X-TAXII-Date-Added-Last: "
                     f"{objects_url}"
                 )
-    finally:
-        conn.close()
 
 
 def _store_page(

@@ -110,6 +110,10 @@ class Collection(models.Model):
     description = models.TextField(blank=True, default="")
     # Public collections are readable by every organisation, but only their TLP:CLEAR objects.
     is_public = models.BooleanField(default=False)
+    # A feedback inbox (DOMAIN.md §4.5 "sightings-inbox"): members post sightings, opinions and
+    # notes; only the node operator reads it (sharing.selectors), the hub aggregates it
+    # (sharing.feedback_inbox).
+    is_inbox = models.BooleanField(default=False)
     # High-water mark of date_added: the next entry gets a strictly later timestamp.
     last_added = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
@@ -287,6 +291,11 @@ class Subscription(models.Model):
     organisation = models.ForeignKey(Organisation, on_delete=models.PROTECT, related_name="subscriptions")
     poll_interval = models.PositiveIntegerField(default=300)  # seconds
     review = models.BooleanField(default=False)
+    # Where feedback about this source's indicators goes: the remote hub's inbox collection in
+    # the same API root, and the identity this node's organisation has at that hub (its
+    # created_by_ref / where_sighted_refs there; omitted when unknown).
+    inbox_collection_id = models.UUIDField(null=True, blank=True)
+    member_identity = models.CharField(max_length=300, blank=True, default="")
     cursor_added_after = models.CharField(max_length=40, blank=True, default="")
     last_success_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True, default="")
@@ -304,3 +313,80 @@ class Subscription(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- Feedback: count-only sightings and opinions (DOMAIN.md §4.4) ----------------------------------
+
+
+class FeedbackReport(models.Model):
+    """Member side: the exact envelope this node sends (or sent) to a source hub's inbox.
+
+    ``payload`` is frozen when the reviewer prepares the report: the preview shows it and the
+    send posts it byte for byte, so what leaves the node is exactly what a person looked at.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Send failed"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="feedback")
+    indicator_stix_id = models.CharField(max_length=300, db_index=True)
+    review_state = models.CharField(max_length=20)
+    count = models.PositiveIntegerField()
+    opinion = models.CharField(max_length=20, blank=True, default="")
+    payload = models.TextField()  # the TAXII envelope, JSON text
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, db_index=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    remote_status_id = models.CharField(max_length=100, blank=True, default="")
+    remote_status = models.CharField(max_length=20, blank=True, default="")  # complete / pending
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"feedback on {self.indicator_stix_id} via {self.subscription} ({self.status})"
+
+
+class ReceivedSighting(models.Model):
+    """Hub side: the newest version of one member sighting posted to an inbox.
+
+    ``organisation`` is the authenticated submitter, never a claim inside the object.
+    """
+
+    sighting_id = models.CharField(max_length=300, unique=True)
+    modified = models.DateTimeField()
+    indicator_stix_id = models.CharField(max_length=300, db_index=True)
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    count = models.PositiveIntegerField()
+    first_seen = models.DateTimeField(null=True, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    review_state = models.CharField(max_length=20, blank=True, default="")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.sighting_id} ({self.count} × {self.indicator_stix_id})"
+
+
+class ReceivedOpinion(models.Model):
+    """Hub side: the newest version of one member opinion about one indicator."""
+
+    opinion_id = models.CharField(max_length=300)
+    indicator_stix_id = models.CharField(max_length=300, db_index=True)
+    modified = models.DateTimeField()
+    organisation = models.ForeignKey(Organisation, on_delete=models.CASCADE, related_name="+")
+    opinion = models.CharField(max_length=20)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["opinion_id", "indicator_stix_id"], name="received_opinion_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.opinion} on {self.indicator_stix_id}"

@@ -33,6 +33,13 @@ class CollectionAccess:
 
 
 def _access_for(collection: Collection, grant: Grant | None) -> CollectionAccess:
+    if collection.is_inbox:
+        # A feedback inbox is write-only for members whatever the grant says: who sighted what
+        # is for the hub alone (DOMAIN.md §4.5). The operator reads it through the web console.
+        can_write = grant is not None and grant.can_write
+        operator = grant is not None and organisation_is_operator(grant.organisation)
+        can_read = operator and grant.can_read
+        return CollectionAccess(collection, can_read, can_write, grant.tlp_ceiling if can_read else "clear")
     if grant is not None:
         # A public collection is readable by everyone up to CLEAR even if a grant says write-only.
         can_read = grant.can_read or collection.is_public
@@ -43,7 +50,10 @@ def _access_for(collection: Collection, grant: Grant | None) -> CollectionAccess
 
 def collections_visible_to(organisation: Organisation) -> list[CollectionAccess]:
     """Every collection the organisation holds a grant on, plus public ones, by title."""
-    grants = {g.collection_id: g for g in Grant.objects.filter(organisation=organisation)}
+    grants = {
+        g.collection_id: g
+        for g in Grant.objects.select_related("organisation").filter(organisation=organisation)
+    }
     collections = Collection.objects.filter(Q(pk__in=grants.keys()) | Q(is_public=True)).order_by("title")
     return [_access_for(c, grants.get(c.pk)) for c in collections]
 
@@ -57,7 +67,11 @@ def collection_access(organisation: Organisation, collection_id: str | uuid.UUID
     collection = Collection.objects.filter(pk=key).first()
     if collection is None:
         return None
-    grant = Grant.objects.filter(organisation=organisation, collection=collection).first()
+    grant = (
+        Grant.objects.select_related("organisation")
+        .filter(organisation=organisation, collection=collection)
+        .first()
+    )
     if grant is None and not collection.is_public:
         return None
     return _access_for(collection, grant)

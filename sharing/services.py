@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from indicators import tasks as matching_tasks
-from indicators.models import TLP_LEVELS, StixObject
+from indicators.models import TLP_LEVELS, StixObject, tlp_rank
 from indicators.services import stix_objects_store
 from sharing.models import ApiToken, AuditEvent, Collection, CollectionEntry, Grant, Organisation
 from sharing.tokens import address_allowed, parse_cidrs, token_generate, token_lookup_prefix, token_matches
@@ -259,6 +259,7 @@ def collection_create(
     grants: list[GrantSpec] = (),
     tlp_ceiling: str = "amber",
     is_public: bool = False,
+    is_inbox: bool = False,
     user=None,
 ) -> Collection:
     title = " ".join((title or "").split())
@@ -267,6 +268,10 @@ def collection_create(
     if len(title) > 200:
         raise ServiceError("collection title is longer than 200 characters")
     ceiling = validate_tlp(tlp_ceiling)
+    if is_inbox and is_public:
+        raise ServiceError("a feedback inbox cannot be public: members write it, only the hub reads it")
+    if is_inbox and tlp_rank(ceiling) < tlp_rank("amber+strict"):
+        ceiling = "amber+strict"  # feedback is TLP:AMBER+STRICT (DOMAIN.md §1.3)
     orgs = [g.organisation.pk for g in grants]
     if len(orgs) != len(set(orgs)):
         raise ServiceError("an organisation is granted more than once")
@@ -275,7 +280,7 @@ def collection_create(
     try:
         with transaction.atomic():
             collection = Collection.objects.create(
-                title=title, description=description or "", is_public=is_public
+                title=title, description=description or "", is_public=is_public, is_inbox=is_inbox
             )
             for g in grants:
                 Grant.objects.create(
@@ -293,6 +298,7 @@ def collection_create(
                 details={
                     "title": title,
                     "public": is_public,
+                    "inbox": is_inbox,
                     "tlp_ceiling": ceiling,
                     "grants": [
                         f"{g.organisation.name}:{'r' * g.can_read}{'w' * g.can_write}" for g in grants

@@ -1,7 +1,8 @@
 """Submissions: one POSTed envelope, validated object by object, published or held for review.
 
 A Submission is the TAXII 2.1 status resource (§4.3.1): each object ends as a success, a
-failure with a message, or pending until a reviewer decides.
+failure with a message, or pending until a reviewer decides. Feedback posted to an inbox and an
+originator's revocation of its own published object skip review.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from django.utils import timezone
 
 from indicators.services import stix_objects_store
 from indicators.stix import StixError, parse_object
+from sharing.feedback_inbox import feedback_record, inbox_object_problem
 from sharing.models import ApiToken, Collection, CollectionEntry, Organisation, Submission, SubmissionItem
 from sharing.services import audit_record, collection_publish
 
@@ -26,6 +28,17 @@ def _foreign_identity_error(obj: dict, organisation: Organisation, member_identi
             f"({member_identities[ref]}); submit objects under your own identity"
         )
     return ""
+
+
+def _own_revocation(obj, collection: Collection, organisation: Organisation) -> bool:
+    """A revoked version of an object this organisation created and already published here."""
+    return (
+        obj.revoked
+        and obj.created_by_ref == organisation.identity_id
+        and CollectionEntry.objects.filter(
+            collection=collection, stix_id=obj.stix_id, stix_object__created_by_ref=organisation.identity_id
+        ).exists()
+    )
 
 
 def submission_create(
@@ -59,6 +72,8 @@ def submission_create(
             item.message = f"object #{position}: not a JSON object"
             continue
         problem = _foreign_identity_error(obj, organisation, members)
+        if not problem and collection.is_inbox:
+            problem = inbox_object_problem(obj, organisation)
         if problem:
             item.message = problem
             continue
@@ -85,12 +100,21 @@ def submission_create(
         )
         publish_now = []
         for item in to_publish:
-            if organisation.is_trusted or item.stix_object_id in already:
+            # Feedback is never republished, so an inbox takes it at once whatever the policy;
+            # an originator's revocation only withdraws, so it needs no reviewer either.
+            if (
+                organisation.is_trusted
+                or collection.is_inbox
+                or item.stix_object_id in already
+                or _own_revocation(item.stix_object, collection, organisation)
+            ):
                 item.state = SubmissionItem.State.SUCCESS
                 publish_now.append(item.stix_object)
             else:
                 item.state = SubmissionItem.State.PENDING
         collection_publish(collection=collection, stix_objects=publish_now, submitted_by=organisation)
+        if collection.is_inbox:
+            feedback_record([o.data for o in publish_now], organisation)
         for item in items:
             item.submission = submission
         SubmissionItem.objects.bulk_create(items, batch_size=1000)

@@ -3,6 +3,8 @@
 Each export streams rows from ``sharing.api.selectors.export_entries`` (the grant + TLP
 filter) with ``.iterator()`` so memory stays flat however large the collection is. The two
 text lists must be sorted and deduplicated, so they hold the (small) set of values only.
+An optional ``ScoreFloor`` leaves out indicators whose decay score (indicators.decay) is
+below a minimum, checked row by row as the rows stream.
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ import ipaddress
 import json
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import QuerySet
 
+from indicators.decay import decay_score
 from indicators.matching import PatternError, parse_pattern
 from indicators.matching.nodes import (
     Bracket,
@@ -50,10 +55,30 @@ HASHED_IDENTIFIER = "mdx-hashed-identifier"
 _HASH_FIELDS = frozenset({"identifier_type", "key_id", "value"})
 _TLP_MARKING_IDS = frozenset(m["id"] for m in TLP_MARKING_OBJECTS)
 
+
+@dataclass(frozen=True)
+class ScoreFloor:
+    """``?min_score=``: indicators scoring below ``minimum`` at ``now`` are left out.
+
+    Other objects have no decay score and are kept (a campaign does not go stale with its
+    indicators).
+    """
+
+    minimum: int
+    now: datetime
+
+    def keeps(self, kind: str, data: dict) -> bool:
+        return kind != "indicator" or decay_score(data, self.now) >= self.minimum
+
+
+def _keeps(floor: ScoreFloor | None, kind: str, data: dict) -> bool:
+    return floor is None or floor.keeps(kind, data)
+
+
 # --- STIX bundle ----------------------------------------------------------------------------------
 
 
-def stix_bundle_chunks(entries: QuerySet) -> Iterator[bytes]:
+def stix_bundle_chunks(entries: QuerySet, *, floor: ScoreFloor | None = None) -> Iterator[bytes]:
     """A STIX 2.1 bundle (§8) of the stored canonical JSON, with the TLP 2.0 marking definitions.
 
     The markings come first so every object_marking_refs in the bundle resolves.
@@ -62,9 +87,12 @@ def stix_bundle_chunks(entries: QuerySet) -> Iterator[bytes]:
     yield ",".join(
         json.dumps(m, separators=(",", ":"), ensure_ascii=False) for m in TLP_MARKING_OBJECTS
     ).encode()
-    for stix_id, text in entries.values_list("stix_id", "stix_object__json_text").iterator(chunk_size=CHUNK):
+    rows = entries.values_list("stix_id", "type", "stix_object__json_text")
+    for stix_id, kind, text in rows.iterator(chunk_size=CHUNK):
         if stix_id in _TLP_MARKING_IDS:
             continue  # already emitted above
+        if floor is not None and kind == "indicator" and not floor.keeps(kind, json.loads(text)):
+            continue
         yield ("," + text).encode()
     yield b"]}"
 
@@ -96,12 +124,14 @@ def _csv_row(data: dict, tlp: str) -> list:
     ]
 
 
-def csv_lines(entries: QuerySet) -> Iterator[str]:
+def csv_lines(entries: QuerySet, *, floor: ScoreFloor | None = None) -> Iterator[str]:
     """A header and one CSV row per object (labels joined with ';')."""
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
-    for data, tlp in entries.values_list("stix_object__data", "stix_object__tlp").iterator(chunk_size=CHUNK):
-        yield writer.writerow(_csv_row(data, tlp))
+    rows = entries.values_list("type", "stix_object__data", "stix_object__tlp")
+    for kind, data, tlp in rows.iterator(chunk_size=CHUNK):
+        if _keeps(floor, kind, data):
+            yield writer.writerow(_csv_row(data, tlp))
 
 
 # --- Pattern walking ------------------------------------------------------------------------------
@@ -181,11 +211,13 @@ def _ip_sort_key(ip) -> tuple:
     return ip.version, int(ip), ip.max_prefixlen + 1  # an address sorts after networks starting with it
 
 
-def ip_lines(entries: QuerySet) -> list[str]:
+def ip_lines(entries: QuerySet, *, floor: ScoreFloor | None = None) -> list[str]:
     """One IP or CIDR per line, deduplicated, sorted by address family and value."""
     found = set()
     rows = entries.filter(type__in=["indicator", *IP_TYPES]).values_list("type", "stix_object__data")
     for kind, data in rows.iterator(chunk_size=CHUNK):
+        if not _keeps(floor, kind, data):
+            continue
         if kind == "indicator":
             if data.get("pattern_type", "stix") == "stix" and isinstance(data.get("pattern"), str):
                 found |= pattern_ips(data["pattern"])
@@ -245,11 +277,13 @@ def pattern_hashes(pattern: str) -> set[tuple[str, str, str]]:
     }
 
 
-def hash_lines(entries: QuerySet) -> list[str]:
+def hash_lines(entries: QuerySet, *, floor: ScoreFloor | None = None) -> list[str]:
     """`<identifier_type>\\t<key_id>\\t<value>` per hashed identifier, deduplicated and sorted."""
     found: set[tuple[str, str, str]] = set()
     rows = entries.filter(type__in=["indicator", HASHED_IDENTIFIER]).values_list("type", "stix_object__data")
     for kind, data in rows.iterator(chunk_size=CHUNK):
+        if not _keeps(floor, kind, data):
+            continue
         if kind == "indicator":
             if data.get("pattern_type", "stix") == "stix" and isinstance(data.get("pattern"), str):
                 found |= pattern_hashes(data["pattern"])

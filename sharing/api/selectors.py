@@ -145,11 +145,16 @@ def object_relationships(organisation: Organisation, stix_id: str, *, limit: int
 
 
 def export_entries(
-    access: CollectionAccess, *, include_expired: bool, now: datetime | None = None
+    access: CollectionAccess, *, include_expired: bool, min_score: int = 0, now: datetime | None = None
 ) -> QuerySet:
-    """What a collection export contains: readable latest versions, not revoked, by date_added."""
+    """What a collection export contains: readable latest versions, not revoked, by date_added.
+
+    ``min_score`` only prefilters here: an expired indicator scores 0, so a floor above 0 drops
+    expired objects in SQL even with ``include_expired``. The score itself depends on the
+    pattern, so the exports (sharing.api.exports.ScoreFloor) check it row by row.
+    """
     now = now or timezone.now()
     entries = readable_entries(access).filter(is_latest=True, stix_object__revoked=False)
-    if not include_expired:
+    if not include_expired or min_score > 0:
         entries = entries.filter(state_filter("active", now))
     return entries.order_by("date_added", "pk")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.utils import timezone
 from rest_framework import serializers
 
+from indicators.decay import decay_score
 from indicators.models import TLP_LEVELS
 from sharing.api.selectors import STATES
 
@@ -30,6 +34,14 @@ class StixObjectResultSerializer(serializers.Serializer):
     confidence = serializers.IntegerField(allow_null=True)
     valid_from = serializers.DateTimeField(allow_null=True)
     valid_until = serializers.DateTimeField(allow_null=True)
+    decay_score = serializers.IntegerField(
+        allow_null=True,
+        min_value=0,
+        max_value=100,
+        help_text="indicators only (null otherwise): freshness now, 100 when valid_from is reached, "
+        "0 when revoked or past valid_until; 100 × (1 − (age/lifetime)²), the lifetime being "
+        "valid_until − valid_from or the per-kind default TTL",
+    )
     labels = serializers.ListField(child=serializers.CharField())
     collections = CollectionRefSerializer(many=True, help_text="visible collections publishing this version")
     date_added = serializers.DateTimeField(help_text="earliest date_added among those collections")
@@ -139,7 +151,7 @@ class ErrorSerializer(serializers.Serializer):
     errors = serializers.DictField(required=False, help_text="per-parameter messages for validation errors")
 
 
-def stix_object_result(entry, collections: list[dict]) -> dict:
+def stix_object_result(entry, collections: list[dict], now: datetime | None = None) -> dict:
     """The StixObjectResultSerializer fields of one entry (with its stix_object loaded)."""
     obj = entry.stix_object
     labels = obj.data.get("labels")
@@ -156,6 +168,7 @@ def stix_object_result(entry, collections: list[dict]) -> dict:
         "confidence": obj.confidence,
         "valid_from": obj.valid_from,
         "valid_until": obj.valid_until,
+        "decay_score": decay_score(obj.data, now or timezone.now()) if obj.type == "indicator" else None,
         "labels": labels if isinstance(labels, list) else [],
         "collections": collections,
         "date_added": entry.date_added,

@@ -37,6 +37,12 @@ class SubscriptionSerializer(serializers.Serializer):
     token_source = serializers.SerializerMethodField(help_text="where the token is kept; never the token")
     poll_interval = serializers.IntegerField(help_text="seconds")
     review = serializers.BooleanField(help_text="pulled objects wait for review")
+    inbox_collection_id = serializers.UUIDField(
+        allow_null=True, help_text="the remote hub's feedback inbox; null when feedback is not configured"
+    )
+    member_identity = serializers.CharField(
+        allow_blank=True, help_text="this node's identity at the remote hub"
+    )
     is_active = serializers.BooleanField()
     is_polling = serializers.SerializerMethodField()
     cursor = serializers.CharField(source="cursor_added_after", allow_blank=True, help_text="added_after")

@@ -36,6 +36,7 @@ urlpatterns = [
     path("", include("sharing.api.accounts_urls")),
     path("", include("sharing.api.matches_urls")),
     path("", include("sharing.api.subscriptions_urls")),
+    path("", include("sharing.api.feedback_urls")),
     path("schema/", SpectacularAPIView.as_view(urlconf="sharing.api.schema_urls", **_public), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", **_public), name="docs"),
     re_path(r"^.*$", unknown_api_path),

@@ -8,6 +8,7 @@ from collections import defaultdict
 from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -366,9 +367,18 @@ class AnyAcceptNegotiation(BaseContentNegotiation):
         return renderers[0], renderers[0].media_type
 
 
-class IncludeExpiredSerializer(serializers.Serializer):
+class ExportOptionsSerializer(serializers.Serializer):
     include_expired = serializers.BooleanField(
         required=False, default=False, help_text="also export objects whose valid_until has passed"
+    )
+    min_score = serializers.IntegerField(
+        required=False,
+        default=0,
+        min_value=0,
+        max_value=100,
+        help_text="leave out indicators whose decay score (0-100, from valid_from/valid_until and the "
+        "per-kind default TTLs) is below this; other objects have no score and are kept. "
+        "Above 0 it also leaves out expired indicators, which score 0",
     )
 
 
@@ -378,8 +388,9 @@ class CollectionExportApi(RestApiView):
     content_negotiation_class = AnyAcceptNegotiation
 
     def export_entries(self, request, collection_id: str):
+        """(access, entries, score floor or None) for the export; 400 on bad options."""
         access = self.readable_collection(collection_id)
-        options = IncludeExpiredSerializer(data=request.query_params)
+        options = ExportOptionsSerializer(data=request.query_params)
         options.is_valid(raise_exception=True)
         feed_pull_record(
             token=request.auth,
@@ -387,7 +398,15 @@ class CollectionExportApi(RestApiView):
             channel="export",
             ip_address=client_ip(request),
         )
-        return access, export_entries(access, include_expired=options.validated_data["include_expired"])
+        now = timezone.now()
+        min_score = options.validated_data["min_score"]
+        entries = export_entries(
+            access,
+            include_expired=options.validated_data["include_expired"],
+            min_score=min_score,
+            now=now,
+        )
+        return access, entries, exports.ScoreFloor(min_score, now) if min_score > 0 else None
 
     @staticmethod
     def stream(chunks, *, content_type: str, filename: str) -> StreamingHttpResponse:
@@ -400,7 +419,7 @@ def export_schema(operation_id: str, summary: str, media_type: str, body):
     return extend_schema(
         operation_id=operation_id,
         summary=summary,
-        parameters=[COLLECTION_ID, IncludeExpiredSerializer],
+        parameters=[COLLECTION_ID, ExportOptionsSerializer],
         responses={(200, media_type): body, **errors(400, 403, 404)},
     )
 
@@ -413,9 +432,9 @@ class CollectionExportStixApi(CollectionExportApi):
         OpenApiTypes.OBJECT,
     )
     def get(self, request, collection_id: str):
-        access, entries = self.export_entries(request, collection_id)
+        access, entries, floor = self.export_entries(request, collection_id)
         return self.stream(
-            exports.stix_bundle_chunks(entries),
+            exports.stix_bundle_chunks(entries, floor=floor),
             content_type=STIX_BUNDLE_MEDIA_TYPE,
             filename=f"{access.collection.pk}.json",
         )
@@ -429,9 +448,9 @@ class CollectionExportCsvApi(CollectionExportApi):
         OpenApiTypes.STR,
     )
     def get(self, request, collection_id: str):
-        access, entries = self.export_entries(request, collection_id)
+        access, entries, floor = self.export_entries(request, collection_id)
         return self.stream(
-            exports.csv_lines(entries),
+            exports.csv_lines(entries, floor=floor),
             content_type="text/csv; charset=utf-8",
             filename=f"{access.collection.pk}.csv",
         )
@@ -445,9 +464,9 @@ class CollectionExportIpsApi(CollectionExportApi):
         OpenApiTypes.STR,
     )
     def get(self, request, collection_id: str):
-        access, entries = self.export_entries(request, collection_id)
+        access, entries, floor = self.export_entries(request, collection_id)
         return self.stream(
-            exports.ip_lines(entries),
+            exports.ip_lines(entries, floor=floor),
             content_type="text/plain; charset=utf-8",
             filename=f"{access.collection.pk}-ips.txt",
         )
@@ -461,9 +480,9 @@ class CollectionExportHashesApi(CollectionExportApi):
         OpenApiTypes.STR,
     )
     def get(self, request, collection_id: str):
-        access, entries = self.export_entries(request, collection_id)
+        access, entries, floor = self.export_entries(request, collection_id)
         return self.stream(
-            exports.hash_lines(entries),
+            exports.hash_lines(entries, floor=floor),
             content_type="text/plain; charset=utf-8",
             filename=f"{access.collection.pk}-hashes.txt",
         )

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from django.urls import reverse
 from django.utils import timezone
 
+from indicators.decay import Decay, indicator_decay
 from indicators.models import StixObject
 from sharing.warninglist import WarninglistError, warninglist_load
 
@@ -168,12 +169,14 @@ class ObjectView:
     raw_json: str = ""
     previous: StixObject | None = None
     diff: list[DiffLine] = field(default_factory=list)
+    decay: Decay | None = None  # indicators only
 
 
 def object_view(obj: StixObject, *, with_diff: bool = True) -> ObjectView:
     data = obj.data
     view = ObjectView(
         obj=obj,
+        decay=indicator_decay(data, timezone.now()) if obj.type == "indicator" else None,
         pattern=pattern_pretty(str(data.get("pattern", ""))) if data.get("pattern") else "",
         external_references=[r for r in data.get("external_references", []) if isinstance(r, dict)],
         labels=[str(label) for label in data.get("labels", [])],
@@ -184,6 +187,18 @@ def object_view(obj: StixObject, *, with_diff: bool = True) -> ObjectView:
     if with_diff:
         view.previous, view.diff = version_diff(obj)
     return view
+
+
+def attach_decay(objects: list[StixObject]) -> None:
+    """Set ``.decay`` on each object (None unless an indicator), for a list that deferred ``data``.
+
+    One query fetches the data of the indicators only, so the page's other objects stay deferred.
+    """
+    now = timezone.now()
+    pks = [o.pk for o in objects if o.type == "indicator"]
+    data = dict(StixObject.objects.filter(pk__in=pks).values_list("pk", "data")) if pks else {}
+    for obj in objects:
+        obj.decay = indicator_decay(data[obj.pk], now) if obj.pk in data else None
 
 
 # --- Neighbourhood --------------------------------------------------------------------------------

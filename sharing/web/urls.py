@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from sharing.web.views import account, alerts, directory, objects, review, subscriptions
+from sharing.web.views import account, alerts, directory, feedback, objects, review, subscriptions
 
 app_name = "web"
 
@@ -20,6 +20,12 @@ urlpatterns = [
     path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),
     path("alerts/<int:pk>/decide/", alerts.alert_decide_view, name="alert-decide"),
     path("accounts/<int:pk>/", alerts.account_detail, name="account"),
+    path("feedback/", feedback.feedback_overview, name="feedback"),
+    path("feedback/new/", feedback.feedback_new, name="feedback-new"),
+    path("feedback/originated/", feedback.feedback_originated, name="feedback-originated"),
+    path("feedback/<int:pk>/", feedback.feedback_report, name="feedback-report"),
+    path("feedback/<int:pk>/send/", feedback.feedback_report_send, name="feedback-report-send"),
+    path("feedback/<int:pk>/discard/", feedback.feedback_report_discard, name="feedback-report-discard"),
     path("subscriptions/", subscriptions.subscription_list, name="subscriptions"),
     path("subscriptions/<int:pk>/poll/", subscriptions.subscription_poll, name="subscription-poll"),
     path("organisations/", directory.organisations, name="organisations"),

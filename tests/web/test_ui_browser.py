@@ -184,7 +184,39 @@ def seeded_paths(transactional_db, web, submit) -> list[str]:
         f"/alerts/{alert.pk}/",
         f"/accounts/{alert.account_id}/",
         "/subscriptions/",
+        "/feedback/",
+        f"/feedback/{_seed_feedback(web, indicator=first, subscription=subscription).pk}/",
     ]
+
+
+def _seed_feedback(web, *, indicator: dict, subscription):
+    """Feedback received from two partners (one disputing) and one report prepared here."""
+    from django.utils import timezone
+
+    from sharing.models import FeedbackReport, ReceivedOpinion, ReceivedSighting
+
+    now = timezone.now()
+    for org, verdict in ((web.partner, "agree"), (subscription.organisation, "disagree")):
+        ReceivedSighting.objects.create(
+            sighting_id=f"sighting--{org.pk:08d}-1b1b-4b1b-8b1b-1b1b1b1b1b1b",
+            modified=now,
+            indicator_stix_id=indicator["id"],
+            organisation=org,
+            count=4,
+            last_seen=now,
+            review_state="confirmed",
+        )
+        ReceivedOpinion.objects.create(
+            opinion_id=f"opinion--{org.pk:08d}-1b1b-4b1b-8b1b-1b1b1b1b1b1b",
+            indicator_stix_id=indicator["id"],
+            modified=now,
+            organisation=org,
+            opinion=verdict,
+        )
+    return FeedbackReport.objects.create(
+        subscription=subscription, indicator_stix_id=indicator["id"], review_state="confirmed", count=4,
+        payload='{"objects": []}',
+    )  # fmt: skip
 
 
 def _seed_alert_and_subscription(web, indicator):

@@ -146,6 +146,9 @@ def _web_urls(web, pending) -> list[tuple[str, str]]:
         "alert-decide": [1],
         "account": [1],
         "subscription-poll": [1],
+        "feedback-report": [1],
+        "feedback-report-send": [1],
+        "feedback-report-discard": [1],
     }
     names = [p.name for p in urls.urlpatterns if isinstance(p, URLPattern)]
     return [(name, reverse(f"web:{name}", args=args.get(name, []))) for name in names]
@@ -168,6 +171,10 @@ GET_PAGES = {
     "alert",
     "account",
     "subscriptions",
+    "feedback",
+    "feedback-new",
+    "feedback-originated",
+    "feedback-report",
 }
 # Every route that accepts a POST (a form). A new form route must be added here, or the
 # coverage check below fails: CSRF is then tested for it too.
@@ -189,6 +196,9 @@ FORM_ROUTES = {
     "otp-verify",
     "alert-decide",
     "subscription-poll",
+    "feedback-new",
+    "feedback-report-send",
+    "feedback-report-discard",
 }
 
 
@@ -227,6 +237,7 @@ def test_forms_carry_a_csrf_token(web, pending, client_for):
         "collection",
         "alerts",
         "subscriptions",
+        "feedback",
     ]:
         url = dict(_web_urls(web, pending))[name]
         content = client.get(url).content

@@ -1,5 +1,5 @@
 """add_subscription --name N --discovery-url URL --collection ID (--token T | --token-env VAR) --into LOCAL_ID
-[--review] [--interval SECONDS]"""
+[--review] [--interval SECONDS] [--inbox REMOTE_INBOX_ID] [--identity identity--…]"""
 
 import os
 import sys
@@ -29,8 +29,28 @@ class Command(MdxCommand):
         parser.add_argument("--into", required=True, help="id of the local collection objects land in")
         parser.add_argument("--review", action="store_true", help="hold pulled objects for review")
         parser.add_argument("--interval", type=int, default=300, help="seconds between polls (default 300)")
+        parser.add_argument(
+            "--inbox", help="the remote hub's feedback inbox collection id (sightings and opinions go there)"
+        )
+        parser.add_argument(
+            "--identity", help="this node's organisation identity at the remote hub (identity--…), if known"
+        )
 
-    def run(self, *, name, discovery_url, collection, token, token_env, into, review, interval, **_):
+    def run(
+        self,
+        *,
+        name,
+        discovery_url,
+        collection,
+        token,
+        token_env,
+        into,
+        review,
+        interval,
+        inbox,
+        identity,
+        **_,
+    ):
         if token == "-":
             token = sys.stdin.readline().strip()
         subscription = subscription_add(
@@ -42,6 +62,8 @@ class Command(MdxCommand):
             into=into,
             review=review,
             interval=interval,
+            inbox=inbox,
+            identity=identity,
         )
         where = f"env {subscription.token_env}" if subscription.token_env else "encrypted in the database"
         if subscription.token_env and not os.environ.get(subscription.token_env):

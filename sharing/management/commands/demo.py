@@ -111,7 +111,12 @@ class Command(BaseCommand):
         ]
         for title, description, grants, ceiling in specs:
             if not Collection.objects.filter(title=title).exists():
-                collection_create(title=title, description=description, grants=grants, tlp_ceiling=ceiling)
+                collection_create(
+                    title=title, description=description, grants=grants, tlp_ceiling=ceiling,
+                    is_inbox=title == "sightings-inbox",
+                )  # fmt: skip
+        # Demo databases made before inboxes existed: the inbox is write-only for members.
+        Collection.objects.filter(title="sightings-inbox").update(is_inbox=True)
 
     def _tokens(self, orgs: dict[str, Organisation]) -> list[tuple[str, str]]:
         issued = []

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from indicators.matching_service import DecisionError, quarantine_threshold
 from indicators.models import Account, Alert, IndicatorMatchState, Match
+from sharing.feedback_outbound import indicator_source
 from sharing.net import client_ip
 from sharing.review import alert_review, role_at_least
 from sharing.web.permissions import REVIEWER, VIEWER, role_required
@@ -40,6 +41,12 @@ DECISION_STATUS = {
     "confirm": Alert.Status.CONFIRMED,
     "false-positive": Alert.Status.FALSE_POSITIVE,
     "dismiss": Alert.Status.TRIAGED,
+}
+# A decided alert can be reported to the hub an indicator came from, as this review state.
+REPORTABLE = {
+    Alert.Status.CONFIRMED: "confirmed",
+    Alert.Status.FALSE_POSITIVE: "false-positive",
+    Alert.Status.TRIAGED: "inconclusive",
 }
 DECISION_LABELS = {"confirm": "Confirm", "false-positive": "False positive", "dismiss": "Dismiss"}
 
@@ -116,7 +123,9 @@ def _filtered(form: AlertFilterForm, alerts):
     return alerts
 
 
-def category_chart(bars: list[tuple[str, int, str]], *, title: str, x_label: str) -> str:
+def category_chart(
+    bars: list[tuple[str, int, str]], *, title: str, x_label: str, y_label: str = "alerts"
+) -> str:
     """A small bar chart of labelled categories: (label, count, colour). Labels are escaped."""
     width, height = 420, 190
     left, right, top, bottom = 40, 10, 28, 40
@@ -151,7 +160,7 @@ def category_chart(bars: list[tuple[str, int, str]], *, title: str, x_label: str
         f'<text x="{left + plot_w / 2}" y="{height - 4}" class="axis-label" text-anchor="middle">'
         f"{escape(x_label)}</text>"
         f'<text x="11" y="{top + plot_h / 2}" class="axis-label" text-anchor="middle" '
-        f'transform="rotate(-90 11 {top + plot_h / 2})">alerts</text>'
+        f'transform="rotate(-90 11 {top + plot_h / 2})">{escape(y_label)}</text>'
         "</svg>"
     )
     return "".join(parts)
@@ -204,6 +213,8 @@ def _account_context(request: HttpRequest, account: Account, alert: Alert | None
         .select_related("indicator", "indicator__match_state")
         .order_by("-weight", "-matched_at", "pk")
     )
+    sources = {m.indicator.stix_id: indicator_source(m.indicator.stix_id) for m in matches}
+    reportable = alert is not None and alert.status in REPORTABLE
     rows = []
     for match in matches:
         state = getattr(match.indicator, "match_state", None)
@@ -214,6 +225,8 @@ def _account_context(request: HttpRequest, account: Account, alert: Alert | None
                 "state": state,
                 "quarantined": state is not None and state.status == QUARANTINED,
                 "evidence": json.dumps(match.evidence, indent=2, sort_keys=True, ensure_ascii=False),
+                "source": sources[match.indicator.stix_id],
+                "report_state": REPORTABLE.get(alert.status) if reportable else None,
             }
         )
     return {

@@ -13,7 +13,7 @@ from sharing.models import CollectionEntry, SubmissionItem
 from sharing.web.charts import neighbourhood_graph
 from sharing.web.forms import ObjectFilterForm
 from sharing.web.permissions import VIEWER, role_required
-from sharing.web.presenters import graph_nodes, object_view, relationships
+from sharing.web.presenters import attach_decay, graph_nodes, object_view, relationships
 
 PAGE = 50
 
@@ -45,6 +45,8 @@ def object_list(request: HttpRequest) -> HttpResponse:
         if data.get("tlp"):
             objects = objects.filter(tlp=data["tlp"])
     page = Paginator(_with_state(objects), PAGE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    attach_decay(page.object_list)
     params = request.GET.copy()
     params.pop("page", None)
     context = {"form": form, "page": page, "query": params.urlencode()}

@@ -28,6 +28,8 @@ REST_PATHS = {
     "/api/v1/subscriptions/",
     "/api/v1/subscriptions/{subscription_id}/",
     "/api/v1/subscriptions/{subscription_id}/poll/",
+    "/api/v1/feedback/",
+    "/api/v1/objects/{stix_id}/feedback/",
 }
 
 

@@ -1,0 +1,10 @@
+"""REST API v1 routes for feedback aggregates (mounted under /api/v1/)."""
+
+from django.urls import path
+
+from sharing.api import feedback_api as views
+
+urlpatterns = [
+    path("feedback/", views.OriginatorFeedbackApi.as_view(), name="feedback-list"),
+    path("objects/<str:stix_id>/feedback/", views.IndicatorFeedbackApi.as_view(), name="object-feedback"),
+]
