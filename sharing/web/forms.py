@@ -85,6 +85,9 @@ class CollectionCreateForm(forms.Form):
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     tlp_ceiling = forms.ChoiceField(choices=TLP_CHOICES, initial="amber", label="TLP ceiling")
     is_public = forms.BooleanField(required=False, label="Public (TLP:CLEAR readable by everyone)")
+    is_inbox = forms.BooleanField(
+        required=False, label="Feedback inbox (members post sightings and opinions; only the hub reads)"
+    )
 
 
 class GrantForm(forms.Form):

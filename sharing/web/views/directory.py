@@ -243,6 +243,7 @@ def collection_create_view(request: HttpRequest) -> HttpResponse:
             description=data.get("description") or "",
             tlp_ceiling=data["tlp_ceiling"],
             is_public=data.get("is_public", False),
+            is_inbox=data.get("is_inbox", False),
             grants=[],
             user=request.user,
         )

@@ -29,6 +29,9 @@ REST_PATHS = {
     "/api/v1/subscriptions/{subscription_id}/",
     "/api/v1/subscriptions/{subscription_id}/poll/",
     "/api/v1/feedback/",
+    "/api/v1/feedback/reports/",
+    "/api/v1/feedback/reports/{report_id}/",
+    "/api/v1/feedback/reports/{report_id}/send/",
     "/api/v1/objects/{stix_id}/feedback/",
 }
 

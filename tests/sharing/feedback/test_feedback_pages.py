@@ -58,3 +58,19 @@ def test_a_partner_sees_its_own_indicators_feedback_only(client, hub, feedback_p
     client.force_login(user_in(hub.members[2].org, name="member-3-viewer"))
     html = client.get("/feedback/originated/").content.decode()
     assert hub.indicator["id"] not in html and "No feedback received yet" in html
+
+
+def test_an_admin_creates_an_inbox_in_the_web_ui_and_it_cannot_be_public(client, hub):
+    from sharing.models import Collection
+
+    client.force_login(user_in(hub.operator.org, role="admin"))
+    form = {"title": "second-inbox", "tlp_ceiling": "amber", "is_inbox": "on"}
+    client.post("/collections/new/", form)
+    created = Collection.objects.get(title="second-inbox")
+    assert created.is_inbox and created.grants.count() == 0
+    assert b"feedback inbox" in client.get(f"/collections/{created.pk}/").content
+    response = client.post(
+        "/collections/new/", {**form, "title": "public-inbox", "is_public": "on"}, follow=True
+    )
+    assert b"cannot be public" in response.content
+    assert not Collection.objects.filter(title="public-inbox").exists()

@@ -131,3 +131,47 @@ def test_count_buckets_follow_the_sighting_context_vocabulary():
     assert [count_bucket(n) for n in (0, 1, 2, 9, 10, 99, 100, 999, 1000, 10**6)] == [
         None, "1", "2-9", "2-9", "10-99", "10-99", "100-999", "100-999", "1000+", "1000+",
     ]  # fmt: skip
+
+
+def test_the_rest_api_prepares_and_shows_reports_for_the_operator_only(subscribed, client):
+    from sharing.models import Organisation
+    from sharing.services import token_issue
+
+    stix_id, subscription, accounts = subscribed
+    operator = Organisation.objects.get(name="Node Operator")
+    admin = {"HTTP_AUTHORIZATION": f"Bearer {token_issue(organisation=operator, scopes='admin')[1]}"}
+    partner = organisation_create(name="Partner Lab", kind="lab")
+    outsider = {"HTTP_AUTHORIZATION": f"Bearer {token_issue(organisation=partner, scopes='admin')[1]}"}
+    body = {"indicator_id": stix_id, "review_state": "confirmed", "opinion": "agree"}
+
+    assert (
+        client.post(
+            "/api/v1/feedback/reports/", body, content_type="application/json", **outsider
+        ).status_code
+        == 403
+    )
+    created = client.post("/api/v1/feedback/reports/", body, content_type="application/json", **admin)
+    assert created.status_code == 201, created.content
+    report = created.json()
+    assert report["status"] == "draft" and report["count"] == 2
+    assert json.loads(report["payload"])["objects"][0]["sighting_of_ref"] == stix_id
+    assert client.get(f"/api/v1/feedback/reports/{report['id']}/", **admin).json() == report
+    assert [r["id"] for r in client.get("/api/v1/feedback/reports/", **admin).json()] == [report["id"]]
+    assert client.get(f"/api/v1/feedback/reports/{report['id']}/", **outsider).status_code == 403
+    assert client.get("/api/v1/feedback/reports/999999/", **admin).status_code == 404
+
+    refused = client.post(
+        "/api/v1/feedback/reports/",
+        {**body, "explanation": f"see {accounts[0].account_id}"},
+        content_type="application/json",
+        **admin,
+    )
+    assert refused.status_code == 400 and "accounts" in refused.json()["detail"]
+    bad = client.post(
+        "/api/v1/feedback/reports/",
+        {**body, "review_state": "maybe"},
+        content_type="application/json",
+        **admin,
+    )
+    assert bad.status_code == 400
+    assert FeedbackReport.objects.count() == 1
