@@ -70,7 +70,7 @@ class StixObject(models.Model):
 class Account(models.Model):
     """One of this node's own customer accounts."""
 
-    account_id = models.CharField(max_length=200, unique=True)  # the provider's internal id
+    account_id = models.CharField(max_length=200)  # the provider's internal id; unique (Meta)
     pseudonym = models.CharField(max_length=64)  # HMAC(node-private key, account_id), for outbound refs
     created_at = models.DateTimeField()
     status = models.CharField(max_length=20, blank=True, default="")
@@ -83,13 +83,28 @@ class Account(models.Model):
 
     class Meta:
         ordering = ["pk"]
+        # A constraint rather than unique=True: on PostgreSQL a unique CharField also gets a
+        # varchar_pattern_ops index for LIKE, which nothing uses and every import writes to.
+        constraints = [models.UniqueConstraint(fields=["account_id"], name="account_account_id_unique")]
 
     def __str__(self) -> str:
         return self.account_id
 
 
+# Account attribute rows are written only by indicators.accounts.accounts_import, which writes
+# each account's rows in the transaction that upserts the account and deletes the old ones.
+# Their foreign keys have no database constraint (db_constraint=False): a constraint costs a
+# trigger and a lookup of the account per inserted row (~40% of PostgreSQL's work in an
+# import) and checks nothing the importer does not already guarantee. Deleting an Account
+# through the ORM still deletes its attribute rows (on_delete=CASCADE is applied by Django, not
+# by the database; nothing deletes accounts in raw SQL). The account_id columns stay indexed:
+# loading candidate accounts and the re-import's delete look rows up by account.
+
+
 class AccountIdentifier(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="identifiers")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="identifiers", db_constraint=False
+    )
     identifier_type = models.CharField(max_length=30)
     key_id = models.CharField(max_length=64, blank=True, default="")
     value = models.CharField(max_length=64)  # lowercase hex HMAC-SHA256
@@ -99,7 +114,9 @@ class AccountIdentifier(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(fields=["value", "identifier_type", "key_id"], name="account_identifier_lookup"),
+            # Lookups are `value IN (...)`: the hash alone is selective. On PostgreSQL this is a
+            # hash index (migration 0005): it is written in random order by every import.
+            models.Index(fields=["value"], name="account_identifier_value"),
         ]
 
     def __str__(self) -> str:
@@ -107,7 +124,9 @@ class AccountIdentifier(models.Model):
 
 
 class AccountPayment(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="payments")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="payments", db_constraint=False
+    )
     instrument_type = models.CharField(max_length=20, default="card")
     basis = models.CharField(max_length=20)
     key_id = models.CharField(max_length=64)
@@ -121,14 +140,14 @@ class AccountPayment(models.Model):
     last_used = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["value", "basis", "key_id"], name="account_payment_lookup")]
+        indexes = [models.Index(fields=["value"], name="account_payment_value")]  # hash on PostgreSQL (0005)
 
     def __str__(self) -> str:
         return f"{self.basis}:{self.key_id}:{self.value[:12]}…"
 
 
 class AccountIp(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="ips")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="ips", db_constraint=False)
     ip = models.CharField(max_length=50)  # canonical text (RFC 5952 for IPv6); may be a CIDR block
     ip_low = models.BinaryField(max_length=16)  # first address, 16 bytes big-endian, IPv4 mapped
     ip_high = models.BinaryField(max_length=16)  # last address (== ip_low for a single address)
@@ -147,38 +166,51 @@ class AccountIp(models.Model):
 
 
 class AccountApiKey(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="api_keys")
-    key_sha256 = models.CharField(max_length=64, db_index=True)
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="api_keys", db_constraint=False
+    )
+    key_sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["key_sha256"], name="account_api_key_sha256")]
 
     def __str__(self) -> str:
         return f"api key {self.key_sha256[:12]}…"
 
 
 class AccountClient(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="clients")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="clients", db_constraint=False
+    )
     user_agent = models.CharField(max_length=500, blank=True, default="")
     sdk_name = models.CharField(max_length=100, blank=True, default="")
     sdk_version = models.CharField(max_length=50, blank=True, default="")
     http_library = models.CharField(max_length=100, blank=True, default="")
-    ja4 = models.CharField(max_length=100, blank=True, default="", db_index=True)
-    ja4h = models.CharField(max_length=100, blank=True, default="", db_index=True)
+    ja4 = models.CharField(max_length=100, blank=True, default="")
+    ja4h = models.CharField(max_length=100, blank=True, default="")
     header_order_sha256 = models.CharField(max_length=64, blank=True, default="")
     first_seen = models.DateTimeField(null=True, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     request_count = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["sdk_name", "sdk_version"], name="account_client_sdk")]
+        indexes = [
+            models.Index(fields=["sdk_name", "sdk_version"], name="account_client_sdk"),
+            models.Index(fields=["ja4"], name="account_client_ja4"),
+            models.Index(fields=["ja4h"], name="account_client_ja4h"),
+        ]
 
     def __str__(self) -> str:
         return self.ja4 or self.user_agent or f"{self.sdk_name} {self.sdk_version}"
 
 
 class AccountPromptSignature(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="prompt_signatures")
+    account = models.ForeignKey(
+        Account, on_delete=models.CASCADE, related_name="prompt_signatures", db_constraint=False
+    )
     key_id = models.CharField(max_length=64)
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
@@ -196,16 +228,22 @@ class AccountPromptSignature(models.Model):
 class AccountLshBand(models.Model):
     """One LSH band key of a prompt signature: the candidate join of prompt-similarity matching."""
 
-    signature = models.ForeignKey(AccountPromptSignature, on_delete=models.CASCADE, related_name="bands")
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+")
-    band_key = models.CharField(max_length=20, db_index=True)
+    signature = models.ForeignKey(
+        AccountPromptSignature, on_delete=models.CASCADE, related_name="bands", db_constraint=False
+    )
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="+", db_constraint=False)
+    band_key = models.CharField(max_length=20)
+
+    class Meta:
+        # Meta indexes rather than db_index=True: no varchar_pattern_ops twin (nothing uses LIKE).
+        indexes = [models.Index(fields=["band_key"], name="account_lsh_band_key")]
 
     def __str__(self) -> str:
         return self.band_key
 
 
 class AccountTiming(models.Model):
-    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="timing")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="timing", db_constraint=False)
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
     method = models.CharField(max_length=40, default="mdx-iat-log2x16+hod24-v1")

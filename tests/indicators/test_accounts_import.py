@@ -704,6 +704,186 @@ def test_ips_are_stored_for_an_indexed_range_query(given, stored, probe, outside
     assert not containing(outside).exists()
 
 
+# --- Fast path and COPY writer -------------------------------------------------------------------
+
+ODD_TEXT = "tab\there, back\\slash, new\nline, cr\r, \\N, naïve"  # COPY's special characters
+ODD_SHORT = "a\tb\\c\nd\re\\N"
+
+VARIANTS = [
+    account(),
+    account(status="", tier="", signup_country="gb", org_category="university"),
+    account(created_at="2026-09-14T12:02:00.123456+02:00", tier=ODD_SHORT, access_channel="x" * 40),
+    account(tier=ODD_TEXT),
+    account(identifiers=[{"type": "email", "value": "Bob@Bücher.example"}]),
+    account(identifiers=[{"type": "email", "value": "  John.Smith+promo@GoogleMail.com "}]),
+    account(
+        identifiers=[{"type": "email", "value": "a@example.com"}, {"type": "email", "value": "A@example.com"}]
+    ),
+    account(signup_country="GB", identifiers=[{"type": "phone", "value": "020 7946 0018"}]),
+    account(identifiers=[{"type": "phone", "value": "+44 (0)20 7946 0018", "region": "gb"}]),
+    account(
+        identifiers=[{"type": "org-domain", "value": "CS.Example.EDU.", "first_seen": "2026-09-14T10:02:00Z"}]
+    ),
+    account(identifiers=[{"type": "device-id", "value": ODD_TEXT, "last_seen": "2026-09-14T10:02:00+01:00"}]),
+    account(identifiers=[{"type": "email-canonical", "key_id": "mdx-2026q4", "hmac": HEX}]),
+    account(identifiers=[{"type": "email", "key_id": "mdx-2026q4", "hmac": ""}]),
+    account(identifiers=[{"type": "phone", "value": "12"}]),
+    account(identifiers=[{"type": "email", "value": "   "}]),
+    account(payments=[{"pan": PAN, "par": PAR, "card_network": ODD_SHORT, "is_virtual": False}]),
+    account(payments=[{"par": PAR, "card_network": ODD_TEXT}]),
+    account(payments=[{"basis": "par", "par": PAR, "card_iin": "411111", "issuer_country": "us"}]),
+    account(payments=[{"basis": "iban", "key_id": "k", "hmac": HEX, "instrument_type": "bank-account"}]),
+    account(payments=[{"basis": "par", "par": ""}]),
+    account(ips=[{"ip": " 2001:DB8::1 ", "asn": 2**32 - 1, "request_count": 2**63 - 1, "signup": True}]),
+    account(
+        ips=[{"ip": "::ffff:192.0.2.5", "proxy_type": "residential", "first_seen": "2026-09-14T10:02:00Z"}]
+    ),
+    account(ips=[{"ip": "fe80::1%eth0"}, {"ip": "203.0.113.77/24"}, {"ip": "::1.2.3.4"}]),
+    account(ips=[{"ip": "198.51.100.7", "asn": 2**64}]),
+    account(ips=[{"ip": "198.51.100.7", "asn": 1.0}]),
+    account(api_keys=[{"key": API_KEY, "revoked_at": "2026-09-14T10:02:00Z"}, {"sha256": HEX}]),
+    account(api_keys=[{"sha256": ""}]),
+    account(clients=[{"user_agent": ODD_TEXT, "ja4h": "x", "request_count": 0}]),
+    account(clients=[{"header_order_sha256": HEX}]),
+    account(clients=[{"user_agent": " "}]),
+    account(timing=[]),
+    account(prompt_signatures=None),
+    '{"account_id": "x", "created_at": "2026-09-14T10:02:00Z", "tier": "\\ud800"}',
+    '{"account_id": "x", "account_id": "y", "created_at": "2026-09-14T10:02:00Z"}',
+    '{"account_id": "x", "created_at": "2026-09-14T10:02:00Z", "ips": [{"ip": "192.0.2.1", "asn": 1e400}]}',
+    "\ufeff" + json.dumps(account()),
+    "",
+    "\u00a0",
+]
+
+
+def careful_or_fast(line: str | bytes, fast: bool):
+    from indicators.accounts.importer import _parse_line
+    from indicators.accounts.lines import _BadLine, _Keys, _parse_careful
+
+    try:
+        if fast:
+            return _parse_line(line, KEYRING, _Keys.of(KEYRING))
+        return _parse_careful(line, KEYRING)
+    except _BadLine as exc:
+        return f"error: {exc}"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [*VARIANTS, full_account(), *(bad for bad, _ in BAD_LINES)],
+    ids=lambda value: str(value)[:60],
+)
+def test_the_fast_path_parses_exactly_like_the_careful_path(line):
+    """The fast path may give up on a line, never give another answer (rows or error)."""
+    text = line if isinstance(line, str) else json.dumps(line)
+    for raw in (text, text.encode()):
+        assert careful_or_fast(raw, fast=True) == careful_or_fast(raw, fast=False)
+
+
+def test_the_fast_path_takes_the_usual_lines():
+    from indicators.accounts.fastpath import _parse_fast
+    from indicators.accounts.lines import _Keys
+
+    keys = _Keys.of(KEYRING)
+    for line in demo_accounts_generate(300, seed=3):
+        parsed = _parse_fast(json.loads(line), keys)  # raises _Slow if it gave up
+        assert parsed == careful_or_fast(line, fast=False)
+
+
+@pytest.mark.django_db
+def test_odd_text_is_stored_exactly():
+    """COPY text format escapes backslash, tab, newline and carriage return."""
+    assert not run(
+        account(
+            tier=ODD_SHORT,
+            identifiers=[{"type": "device-id", "value": "d", "first_seen": "2026-09-14T12:02:00.5+02:00"}],
+            payments=[{"par": PAR, "card_network": ODD_SHORT}],
+            clients=[{"user_agent": ODD_TEXT, "sdk_name": "\\", "ja4": "a\tb"}],
+            ips=[{"ip": "2001:db8::7", "asn": 2**32 - 1, "request_count": 2**63 - 1}],
+        )
+    ).errors
+    assert Account.objects.get().tier == ODD_SHORT
+    assert AccountPayment.objects.get().card_network == ODD_SHORT
+    assert AccountClient.objects.values_list("user_agent", "sdk_name", "ja4").get() == (
+        ODD_TEXT,
+        "\\",
+        "a\tb",
+    )
+    assert AccountIdentifier.objects.get().first_seen.isoformat() == "2026-09-14T10:02:00.500000+00:00"
+    ip = AccountIp.objects.get()
+    assert (ip.asn, ip.request_count, bytes(ip.ip_low)) == (
+        2**32 - 1,
+        2**63 - 1,
+        ip_to_range("2001:db8::7")[0].to_bytes(16, "big"),
+    )
+
+
+def test_canonical_ips_agree_with_the_range_query_encoding():
+    import ipaddress
+    import random
+
+    from indicators.accounts.lines import _canonical_ip
+
+    rng = random.Random(7)
+    texts = ["::", "::1", "1::", "::1.2.3.4", "::ffff:1.2.3.4/120", "fe80::1%eth0", "2001:db8:0:1:1:1:1:1"]
+    texts += [str(ipaddress.IPv6Address(rng.getrandbits(rng.choice((16, 48, 128))))) for _ in range(300)]
+    for text in texts:
+        canonical, low, high = _canonical_ip(text)
+        assert canonical == str(ipaddress.ip_network(canonical, strict=False).network_address) or "/" in text
+        expected = ip_to_range(canonical)
+        assert (low, high) == tuple(value.to_bytes(16, "big") for value in expected)
+
+
+@pytest.mark.django_db
+def test_an_import_switches_threads_quickly_and_restores_the_interval(monkeypatch):
+    import sys
+
+    import indicators.accounts.importer as accounts
+
+    seen = []
+    original = accounts._parse_line
+
+    def spy(*args, **kwargs):
+        seen.append(sys.getswitchinterval())
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(accounts, "_parse_line", spy)
+    before = sys.getswitchinterval()
+    run(account(), account("b"))
+    assert seen and all(value == pytest.approx(accounts.SWITCH_INTERVAL) for value in seen)
+    assert before > accounts.SWITCH_INTERVAL
+    assert sys.getswitchinterval() == before
+    with pytest.raises(AccountImportError):
+        accounts_import(["{}"], keyring=None)
+    assert sys.getswitchinterval() == before
+
+
+@pytest.mark.django_db
+def test_an_import_leaves_the_garbage_collector_as_it_found_it():
+    import gc
+
+    run(account())
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        run(account("b"))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+@pytest.mark.django_db
+def test_deleting_an_account_deletes_its_attributes():
+    """The attribute foreign keys have no database constraint: Django's CASCADE does it."""
+    run(full_account("a"), full_account("b"))
+    Account.objects.get(account_id="a").delete()
+    b = Account.objects.get(account_id="b").pk
+    for model in ATTRIBUTE_MODELS:
+        assert model.objects.exists(), model
+        assert not model.objects.exclude(account_id=b).exists(), model
+
+
 # --- Management command --------------------------------------------------------------------------
 
 
@@ -954,3 +1134,25 @@ def test_a_partner_organisations_admin_token_cannot_import_accounts(clients, set
     response = post(clients["partner_admin"], json.dumps(account()) + "\n")
     assert response.status_code == 403 and "node-private" in response.json()["detail"]
     assert Account.objects.count() == 0
+
+
+def test_the_precomputed_hmac_is_hmac_sha256():
+    """hashing._hmac_hex starts from cached key pads (import speed); it must be plain HMAC."""
+    import hmac
+    import random
+
+    rng = random.Random(11)
+    for _ in range(2000):
+        key = rng.randbytes(rng.choice((0, 1, 32, 64, 65, 200)))
+        message = rng.randbytes(rng.randrange(300))
+        expected = hmac.new(key, message, "sha256").hexdigest()
+        assert hashing._hmac_hex(key, message) == hashing._hmac_hex(bytearray(key), message) == expected
+
+
+@pytest.mark.django_db
+def test_an_empty_raw_api_key_is_a_bad_line_not_a_failed_import():
+    result = run(account("bad", api_keys=[{"key": ""}]), account("good", api_keys=[{"key": "sk-live-1"}]))
+    assert [line for line, _ in result.errors] == [1]
+    assert "api_keys[0].key" in result.errors[0][1]
+    assert Account.objects.filter(account_id="good").exists()
+    assert not Account.objects.filter(account_id="bad").exists()

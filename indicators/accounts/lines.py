@@ -1,13 +1,7 @@
-"""Local account import (DOMAIN.md §4.0): JSON Lines in, hashed attribute rows out.
+"""Account lines (DOMAIN.md §4.0): field-by-field validation of one JSON line into rows.
 
-:func:`accounts_import` streams the lines in batches (constant memory), validates every
-field of every line, hashes raw identifiers with the node's key epochs (§3.3) and writes each
-batch in one transaction: upsert the accounts, delete their old attribute rows (one query
-per table), insert the new ones (PostgreSQL ``COPY``; a portable ``INSERT`` elsewhere).
-Parsing runs one batch ahead in a thread, overlapping the database round trips.
-
-Raw identifier values (e-mail, phone, PAN, PAR, API key, ...) are never stored and never
-appear in an error message: messages name the field, never its value.
+The careful path: it accepts exactly the valid lines and names the bad field of the others.
+Raw identifier values are never stored and never appear in a message (it names the field).
 """
 
 from __future__ import annotations
@@ -16,32 +10,14 @@ import ipaddress
 import json
 import math
 import re
-import threading
-from collections.abc import Callable, Iterable, Iterator
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from queue import Full, Queue
-
-from django.db import connection, models, transaction
-from django.utils import timezone
 
 from indicators import hashing
 from indicators.hashing import HashingError, Keyring
-from indicators.matching.plan import ip_to_range
-from indicators.models import (
-    Account,
-    AccountApiKey,
-    AccountClient,
-    AccountIdentifier,
-    AccountIp,
-    AccountLshBand,
-    AccountPayment,
-    AccountPromptSignature,
-    AccountTiming,
-)
-
-__all__ = ["AccountImportError", "ImportResult", "accounts_import"]
 
 # Closed enumerations of DOMAIN §1.7; the "-ov" vocabularies (tier, access_channel,
 # capability tags) are open, so only their type and length are checked.
@@ -62,6 +38,7 @@ MAX_BIGINT = 2**63 - 1
 MAX_ASN = 2**32 - 1  # 4-byte AS numbers (RFC 6793)
 MAX_RAW_VALUE = 1000
 
+_IPV4_MAPPED = 0xFFFF << 32  # IPv4 in ::ffff:0:0/96, as indicators.matching.plan.ip_to_range
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX16 = re.compile(r"[0-9a-f]{16}")
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
@@ -302,23 +279,42 @@ _TIMING_FIELDS = frozenset(
 _KEY_ID_WHAT = "a key id like mdx-2026q4"
 
 
-@dataclass
+# Account columns written by the importer, in _Parsed.columns order.
+_ACCOUNT_COLUMNS = (
+    "pseudonym", "created_at", "status", "tier", "org_category", "access_channel", "signup_country",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
 class _Parsed:
     """One valid line: the account's columns and its attribute rows (without the account pk)."""
 
+    # Tuples, not lists: a tuple of immutable values is untracked by the cyclic garbage collector
+    # once it has seen it, so the batches waiting to be written do not make collections slower.
     account_id: str
-    columns: dict
-    identifiers: list[tuple] = field(default_factory=list)
-    payments: list[tuple] = field(default_factory=list)
-    ips: list[tuple] = field(default_factory=list)
-    api_keys: list[tuple] = field(default_factory=list)
-    clients: list[tuple] = field(default_factory=list)
-    signatures: list[tuple[dict, list[str]]] = field(default_factory=list)  # (columns, band keys)
-    timing: list[tuple] = field(default_factory=list)
+    columns: tuple  # _ACCOUNT_COLUMNS order
+    identifiers: tuple[tuple, ...] = ()
+    payments: tuple[tuple, ...] = ()
+    ips: tuple[tuple, ...] = ()
+    api_keys: tuple[tuple, ...] = ()
+    clients: tuple[tuple, ...] = ()
+    signatures: tuple[tuple[dict, list[str]], ...] = ()  # (columns, band keys)
+    timing: tuple[tuple, ...] = ()
 
 
-def _parse_line(raw: str | bytes, keyring: Keyring) -> _Parsed | None:
-    """Parse one line; None for a blank line. Raises _BadLine."""
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """The keyring as the hot path uses it: epochs in hashing order, the pseudonym key."""
+
+    epochs: tuple[tuple[str, bytes], ...]
+    pseudonym_key: bytes
+
+    @classmethod
+    def of(cls, keyring: Keyring) -> _Keys:
+        return cls(tuple(_epochs(keyring)), keyring.pseudonym_key)
+
+
+def _parse_careful(raw: str | bytes, keyring: Keyring) -> _Parsed | None:
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("utf-8")
@@ -337,23 +333,25 @@ def _parse_line(raw: str | bytes, keyring: Keyring) -> _Parsed | None:
     country = account.country("signup_country")
     parsed = _Parsed(
         account_id=account_id,
-        columns={
-            "pseudonym": hashing.account_pseudonym(keyring.pseudonym_key, account_id),
-            "created_at": account.timestamp("created_at", required=True),
-            "status": account.text("status", max_length=20, choices=STATUSES),
-            "tier": account.text("tier", max_length=40),
-            "org_category": account.text("org_category", max_length=40, choices=ORG_CATEGORIES),
-            "access_channel": account.text("access_channel", max_length=40),
-            "signup_country": country,
-        },
+        columns=(
+            hashing.account_pseudonym(keyring.pseudonym_key, account_id),
+            account.timestamp("created_at", required=True),
+            account.text("status", max_length=20, choices=STATUSES),
+            account.text("tier", max_length=40),
+            account.text("org_category", max_length=40, choices=ORG_CATEGORIES),
+            account.text("access_channel", max_length=40),
+            country,
+        ),
     )
-    parsed.identifiers = _identifiers(account, keyring, country or None)
-    parsed.payments = _payments(account, keyring)
-    parsed.ips = [_ip(item) for item in account.objects("ips", _IP_FIELDS)]
-    parsed.api_keys = [_api_key(item) for item in account.objects("api_keys", _API_KEY_FIELDS)]
-    parsed.clients = [_client(item) for item in account.objects("clients", _CLIENT_FIELDS)]
-    parsed.signatures = [_signature(item) for item in account.objects("prompt_signatures", _SIGNATURE_FIELDS)]
-    parsed.timing = [_timing(item) for item in account.objects("timing", _TIMING_FIELDS)]
+    parsed.identifiers = tuple(_identifiers(account, keyring, country or None))
+    parsed.payments = tuple(_payments(account, keyring))
+    parsed.ips = tuple(_ip(item) for item in account.objects("ips", _IP_FIELDS))
+    parsed.api_keys = tuple(_api_key(item) for item in account.objects("api_keys", _API_KEY_FIELDS))
+    parsed.clients = tuple(_client(item) for item in account.objects("clients", _CLIENT_FIELDS))
+    parsed.signatures = tuple(
+        _signature(item) for item in account.objects("prompt_signatures", _SIGNATURE_FIELDS)
+    )
+    parsed.timing = tuple(_timing(item) for item in account.objects("timing", _TIMING_FIELDS))
     return parsed
 
 
@@ -475,20 +473,62 @@ def _hash_card(item: _Fields, basis: str, keyring: Keyring) -> list[tuple[str, s
         raise _BadLine(f"{item.name(basis)}: not a valid {what}") from None
 
 
+def _ntop_is_rfc5952() -> bool:
+    """Whether this C library's inet_ntop writes IPv6 as ipaddress does (RFC 5952; glibc does)."""
+    samples = ("2001:db8::1", "2001:db8:0:1:1:1:1:1", "2001:0:0:1::1", "1::", "::", "::1", "fe80::abcd:0:0:1")
+    try:
+        return all(socket.inet_ntop(socket.AF_INET6, ipaddress.IPv6Address(s).packed) == s for s in samples)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+_NTOP_RFC5952 = _ntop_is_rfc5952()
+
+
+def _ipv6_text(address: ipaddress.IPv6Address) -> str:
+    """str(address), about 20x cheaper: ipaddress formats in Python, inet_ntop in C."""
+    if _NTOP_RFC5952 and address.scope_id is None:
+        text = socket.inet_ntop(socket.AF_INET6, address.packed)
+        if "." not in text:  # inet_ntop writes IPv4-compatible forms as ::a.b.c.d, ipaddress does not
+            return text
+    return str(address)
+
+
 @lru_cache(maxsize=16384)  # addresses repeat across accounts (NATs, proxies, shared egress)
 def _canonical_ip(text: str) -> tuple[str, bytes, bytes] | None:
     """Canonical text (RFC 5952 for IPv6; a block keeps its prefix) and its 16-byte range
-    (matching.plan.ip_to_range); None if ``text`` is neither an address nor a CIDR block."""
+    (as matching.plan.ip_to_range of that text); None if ``text`` is neither an address nor a
+    CIDR block."""
+    text = text.strip()
     try:
-        network = ipaddress.ip_network(text.strip(), strict=False)
+        if "/" in text:
+            network = ipaddress.ip_network(text, strict=False)
+        else:
+            # Without a prefix ip_network accepts exactly what ip_address accepts and gives the
+            # /32 or /128 of it: parsing the address alone costs a third (IPv6 parsing is slow
+            # and signup addresses are mostly unique).
+            address = ipaddress.ip_address(text)
+            network = None
     except ValueError:
         return None
-    mapped = network.network_address.ipv4_mapped if network.version == 6 else None
-    if mapped is not None and network.prefixlen >= 96:
-        # ::ffff:a.b.c.d is the IPv4 address: store it as one, or it would not match IPv4 indicators.
-        network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
-    canonical = str(network.network_address) if network.prefixlen == network.max_prefixlen else str(network)
-    low, high = ip_to_range(canonical)
+    if network is None:
+        mapped = address.ipv4_mapped if address.version == 6 else None
+        if mapped is not None:
+            address = mapped  # ::ffff:a.b.c.d is the IPv4 address (see below)
+        offset = _IPV4_MAPPED if address.version == 4 else 0
+        low = high = offset + int(address)
+        canonical = _ipv6_text(address) if offset == 0 else str(address)
+    else:
+        mapped = network.network_address.ipv4_mapped if network.version == 6 else None
+        if mapped is not None and network.prefixlen >= 96:
+            # ::ffff:a.b.c.d is the IPv4 address: store it as one, or it would not match IPv4 indicators.
+            network = ipaddress.ip_network(f"{mapped}/{network.prefixlen - 96}")
+        if network.prefixlen == network.max_prefixlen:
+            canonical = str(network.network_address)
+        else:
+            canonical = str(network)
+        offset = _IPV4_MAPPED if network.version == 4 else 0
+        low, high = offset + int(network.network_address), offset + int(network.broadcast_address)
     return canonical, low.to_bytes(16, "big"), high.to_bytes(16, "big")
 
 
@@ -515,7 +555,10 @@ def _api_key(item: _Fields) -> tuple:
     if item.has("sha256"):
         fingerprint = item.hex64("sha256")
     else:
-        fingerprint = hashing.api_key_fingerprint(item.text("key", max_length=MAX_RAW_VALUE))
+        try:
+            fingerprint = hashing.api_key_fingerprint(item.text("key", max_length=MAX_RAW_VALUE))
+        except HashingError as exc:  # e.g. an empty key: this line is bad, the import goes on
+            raise _BadLine(f"{item.name('key')}: {exc}") from None
     return (
         fingerprint,
         item.timestamp("created_at"),
@@ -584,285 +627,3 @@ def _timing(item: _Fields) -> tuple:
         item.integer("max_concurrency", maximum=MAX_INT),
         item.number("release_switch_latency_h"),
     )
-
-
-# --- Writing a batch ----------------------------------------------------------------------------
-
-_IDENTIFIER_COLUMNS = ("identifier_type", "key_id", "value", "normalization", "first_seen", "last_seen")
-_PAYMENT_COLUMNS = (
-    "instrument_type", "basis", "key_id", "value", "card_iin", "card_network", "card_funding",
-    "is_virtual", "issuer_country", "first_used", "last_used",
-)  # fmt: skip
-_IP_COLUMNS = (
-    "ip", "ip_low", "ip_high", "asn", "proxy_type", "is_signup", "first_seen", "last_seen", "request_count",
-)  # fmt: skip
-_API_KEY_COLUMNS = ("key_sha256", "created_at", "last_used_at", "revoked_at")
-_CLIENT_COLUMNS = (
-    "user_agent", "sdk_name", "sdk_version", "http_library", "ja4", "ja4h", "header_order_sha256",
-    "first_seen", "last_seen", "request_count",
-)  # fmt: skip
-_TIMING_COLUMNS = (
-    "window_start", "window_end", "method", "request_count", "iat_histogram", "hour_of_day_histogram",
-    "median_iat_ms", "iat_cv", "max_concurrency", "release_switch_latency_h",
-)  # fmt: skip
-# (model, columns after account_id, the _Parsed attribute holding the rows)
-_ATTRIBUTE_TABLES: tuple[tuple[type[models.Model], tuple[str, ...], str], ...] = (
-    (AccountIdentifier, _IDENTIFIER_COLUMNS, "identifiers"),
-    (AccountPayment, _PAYMENT_COLUMNS, "payments"),
-    (AccountIp, _IP_COLUMNS, "ips"),
-    (AccountApiKey, _API_KEY_COLUMNS, "api_keys"),
-    (AccountClient, _CLIENT_COLUMNS, "clients"),
-    (AccountTiming, _TIMING_COLUMNS, "timing"),
-)
-# Children before parents, so each delete is a single fast query.
-_DELETE_ORDER = (AccountLshBand, AccountPromptSignature, *(table[0] for table in _ATTRIBUTE_TABLES))
-_ACCOUNT_UPDATE_FIELDS = [
-    "pseudonym", "created_at", "status", "tier", "org_category", "access_channel", "signup_country",
-    "changed_at",
-]  # fmt: skip
-
-
-def _quoted(model: type[models.Model], columns: tuple[str, ...] | list[str]) -> tuple[str, str]:
-    """The quoted table name and column list of ``columns`` (field names or attnames)."""
-    quote = connection.ops.quote_name
-    names = ", ".join(quote(model._meta.get_field(c).column) for c in columns)
-    return quote(model._meta.db_table), names
-
-
-class _Writer:
-    """Batch writes through the ORM and ``executemany``: portable (SQLite, tests)."""
-
-    def existing(self, account_ids: list[str]) -> dict[str, int]:
-        return dict(Account.objects.filter(account_id__in=account_ids).values_list("account_id", "pk"))
-
-    def upsert(self, rows: list[dict]) -> dict[str, int]:
-        """Insert or update accounts by account_id; returns account_id -> pk."""
-        accounts = [Account(**row) for row in rows]
-        Account.objects.bulk_create(
-            accounts,
-            update_conflicts=True,
-            unique_fields=["account_id"],
-            update_fields=_ACCOUNT_UPDATE_FIELDS,
-        )
-        return {a.account_id: a.pk for a in accounts}
-
-    def delete(self, model: type[models.Model], account_pks: list[int]) -> None:
-        model.objects.filter(account_id__in=account_pks).delete()
-
-    def insert(self, model: type[models.Model], columns: tuple[str, ...], rows: list[tuple]) -> None:
-        if not rows:
-            return
-        table, names = _quoted(model, columns)
-        prepare = [model._meta.get_field(c).get_db_prep_save for c in columns]
-        with connection.cursor() as cursor:
-            cursor.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(columns))})",
-                [tuple(p(v, connection) for p, v in zip(prepare, row, strict=True)) for row in rows],
-            )
-
-
-class _PostgresWriter(_Writer):
-    """The same writes with one array parameter per column and COPY: the ORM's per-value
-    work and psycopg's conversion of thousands of placeholders dominate an import otherwise."""
-
-    def existing(self, account_ids: list[str]) -> dict[str, int]:
-        table, _ = _quoted(Account, [])
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT account_id, id FROM {table} WHERE account_id = ANY(%s::text[])", [account_ids]
-            )
-            return dict(cursor.fetchall())
-
-    def upsert(self, rows: list[dict]) -> dict[str, int]:
-        columns = ["account_id", *_ACCOUNT_UPDATE_FIELDS]
-        table, names = _quoted(Account, columns)
-        quote = connection.ops.quote_name
-        arrays = [[row[c] for row in rows] for c in columns]
-        types = ["timestamptz" if c in ("created_at", "changed_at") else "text" for c in columns]
-        updates = ", ".join(f"{quote(c)} = EXCLUDED.{quote(c)}" for c in _ACCOUNT_UPDATE_FIELDS)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT * FROM unnest("
-                + ", ".join(f"%s::{t}[]" for t in types)
-                + f") ON CONFLICT (account_id) DO UPDATE SET {updates} RETURNING account_id, id",
-                arrays,
-            )
-            return dict(cursor.fetchall())
-
-    def delete(self, model: type[models.Model], account_pks: list[int]) -> None:
-        # Children are deleted before their parents (_DELETE_ORDER), so no cascade is needed.
-        table, _ = _quoted(model, [])
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {table} WHERE account_id = ANY(%s::bigint[])", [account_pks])
-
-    def insert(self, model: type[models.Model], columns: tuple[str, ...], rows: list[tuple]) -> None:
-        if not rows:
-            return
-        table, names = _quoted(model, columns)
-        json_columns = [
-            i for i, c in enumerate(columns) if isinstance(model._meta.get_field(c), models.JSONField)
-        ]
-        with connection.cursor() as cursor, cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                if json_columns:
-                    row = list(row)
-                    for i in json_columns:
-                        row[i] = json.dumps(row[i])
-                copy.write_row(row)
-
-
-def _write_batch(writer: _Writer, batch: list[_Parsed], result: ImportResult) -> list[int]:
-    """Upsert the accounts and replace their attribute rows, in one transaction."""
-    now = timezone.now()
-    with transaction.atomic():
-        existing = writer.existing([p.account_id for p in batch])
-        pk_of = writer.upsert([{"account_id": p.account_id, **p.columns, "changed_at": now} for p in batch])
-        if existing:
-            old = list(existing.values())
-            for model in _DELETE_ORDER:
-                writer.delete(model, old)
-        pks = [pk_of[p.account_id] for p in batch]
-        for model, columns, attribute in _ATTRIBUTE_TABLES:
-            writer.insert(
-                model,
-                ("account_id", *columns),
-                [(pk, *row) for pk, p in zip(pks, batch, strict=True) for row in getattr(p, attribute)],
-            )
-        _write_signatures(writer, pks, batch)
-    result.imported += len(pks)
-    result.updated += len(existing)
-    result.created += len(pks) - len(existing)
-    result.changed_account_pks.extend(pks)
-    return pks
-
-
-def _write_signatures(writer: _Writer, pks: list[int], batch: list[_Parsed]) -> None:
-    signatures, bands = [], []
-    for pk, parsed in zip(pks, batch, strict=True):
-        for columns, keys in parsed.signatures:
-            signatures.append(AccountPromptSignature(account_id=pk, **columns))
-            bands.append(keys)
-    if not signatures:
-        return
-    AccountPromptSignature.objects.bulk_create(signatures)  # few rows, and their pks are needed
-    writer.insert(
-        AccountLshBand,
-        ("signature_id", "account_id", "band_key"),
-        [(s.pk, s.account_id, key) for s, keys in zip(signatures, bands, strict=True) for key in keys],
-    )
-
-
-def _notify_changed(pks: list[int]) -> None:
-    """Tell the matching engine (DOMAIN §4.5 match_incremental), if it is installed."""
-    try:
-        from indicators.tasks import accounts_changed
-    except (ImportError, AttributeError):
-        return
-    accounts_changed(pks)
-
-
-# --- The service --------------------------------------------------------------------------------
-
-
-@dataclass
-class _Chunk:
-    """Parsed lines: a batch of distinct accounts, the bad lines among them, lines read so far."""
-
-    batch: list[_Parsed]
-    errors: list[tuple[int, str]]
-    lines_read: int
-
-
-def _chunks(lines: Iterable[str | bytes], keyring: Keyring, batch_size: int) -> Iterator[_Chunk]:
-    batch: dict[str, _Parsed] = {}
-    errors: list[tuple[int, str]] = []
-    line_number = 0
-    for line_number, raw in enumerate(lines, start=1):
-        try:
-            parsed = _parse_line(raw, keyring)
-        except _BadLine as exc:
-            errors.append((line_number, str(exc)))
-            continue
-        if parsed is None:
-            continue
-        if parsed.account_id in batch:
-            # A later line for the same account replaces the earlier one: write them in order.
-            yield _Chunk(list(batch.values()), errors, line_number - 1)
-            batch, errors = {}, []
-        batch[parsed.account_id] = parsed
-        if len(batch) >= batch_size:
-            yield _Chunk(list(batch.values()), errors, line_number)
-            batch, errors = {}, []
-    yield _Chunk(list(batch.values()), errors, line_number)
-
-
-def _read_ahead(items: Iterator[_Chunk]) -> Iterator[_Chunk]:
-    """Produce ``items`` one step ahead in a thread, so parsing the next batch (pure Python)
-    overlaps the database round trips of this one (the drivers release the GIL while they
-    wait). The queue holds one chunk: memory stays constant. Exceptions reach the caller."""
-    queue: Queue = Queue(maxsize=1)
-    stop = threading.Event()
-
-    def put(entry: tuple) -> bool:
-        while not stop.is_set():
-            try:
-                queue.put(entry, timeout=0.1)
-                return True
-            except Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((None, None))
-        except BaseException as exc:  # re-raised in the consumer
-            put((None, exc))
-
-    thread = threading.Thread(target=produce, name="accounts-import-parse", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item, exc = queue.get()
-            if exc is not None:
-                raise exc
-            if item is None:
-                return
-            yield item
-    finally:
-        stop.set()
-        # Bounded: a producer blocked reading its input (an idle stdin) is a daemon thread
-        # and must not hang a caller that is leaving on an exception.
-        thread.join(timeout=1.0)
-
-
-def accounts_import(
-    lines: Iterable[str | bytes],
-    *,
-    keyring: Keyring | None,
-    progress: Callable[[int], None] | None = None,
-    batch_size: int = 2000,
-) -> ImportResult:
-    """Import §4.0 JSON Lines. Bad lines are reported as (line number, message) and skipped;
-    the others are committed ``batch_size`` accounts at a time. A re-imported account keeps
-    its pk, gets its attributes replaced and its ``changed_at`` bumped.
-
-    ``progress`` is called with the number of lines read after each batch.
-    """
-    if keyring is None:
-        raise AccountImportError(
-            "this node has no keyring: set MDX_KEYRING or MDX_KEYRING_FILE to import accounts"
-        )
-    if batch_size < 1:
-        raise AccountImportError("batch_size must be at least 1")
-    result = ImportResult()
-    writer = _PostgresWriter() if connection.vendor == "postgresql" else _Writer()
-    for chunk in _read_ahead(_chunks(lines, keyring, batch_size)):
-        result.errors.extend(chunk.errors)
-        if chunk.batch:
-            _notify_changed(_write_batch(writer, chunk.batch, result))
-        if progress is not None:
-            progress(chunk.lines_read)
-    return result
