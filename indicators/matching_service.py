@@ -85,7 +85,7 @@ RECORD_CHUNK = 1000
 # Values per IN (...) list, well under SQLite's bound-parameter limit.
 IN_CHUNK = 500
 # Indicator states whose matches support an alert.
-SUPPORTING = (State.PENDING, State.RUNNING, State.DONE)
+SUPPORTING = (State.PENDING, State.RUNNING, State.DONE, State.RELEASED)
 # Confidence is optional in STIX 2.1; without one an indicator counts as "Med" (50 on the
 # None/Low/Med/High scale of STIX 2.1 Appendix A).
 DEFAULT_CONFIDENCE = 50
@@ -1018,13 +1018,32 @@ def _quarantine_check(indicator_pks: Iterable[int]) -> set[int]:
     for pk in [pk for pk, total in counts.items() if total > threshold]:
         flipped = (
             IndicatorMatchState.objects.filter(indicator_id=pk)
-            .exclude(status__in=[State.QUARANTINED, State.SUPERSEDED, State.WITHDRAWN])
+            # A reviewer released it: its over-match was accepted, it stays out of quarantine.
+            .exclude(status__in=[State.QUARANTINED, State.RELEASED, State.SUPERSEDED, State.WITHDRAWN])
             .update(status=State.QUARANTINED, error=f"matched {counts[pk]} accounts (> {threshold}): review")
         )
         if flipped:
             logger.warning("indicator %s quarantined: %s matches", pk, counts[pk])
             rescore.update(Match.objects.filter(indicator_id=pk).values_list("account_id", flat=True))
     return rescore
+
+
+class ReleaseError(ValueError):
+    """The indicator version is not quarantined (nothing to release)."""
+
+
+def quarantine_release(indicator_pk: int) -> int:
+    """A reviewer accepts an over-matching indicator version: its matches count again and raise
+    alerts; it is not quarantined again. Returns the number of accounts whose alerts were
+    rescored. Raises ReleaseError when the version is not quarantined."""
+    released = IndicatorMatchState.objects.filter(indicator_id=indicator_pk, status=State.QUARANTINED).update(
+        status=State.RELEASED, error=""
+    )
+    if not released:
+        raise ReleaseError("this indicator version is not quarantined")
+    accounts = set(Match.objects.filter(indicator_id=indicator_pk).values_list("account_id", flat=True))
+    alerts_update(accounts)
+    return len(accounts)
 
 
 def _executemany(model: type[models.Model], assignments: str, rows: list[tuple]) -> None:

@@ -277,6 +277,7 @@ class IndicatorMatchState(models.Model):
         DONE = "done", "Done"
         NOT_EVALUABLE = "not-evaluable", "Not evaluable"
         QUARANTINED = "quarantined", "Quarantined (over-match)"
+        RELEASED = "released", "Released by a reviewer (over-match accepted)"
         SUPERSEDED = "superseded", "Superseded by a newer version"
         WITHDRAWN = "withdrawn", "Withdrawn (revoked or expired)"
 

@@ -237,3 +237,17 @@ def alert_review(
             ip_address=ip_address, details={"status": alert.status, "from": previous, **(details or {})},
         )  # fmt: skip
     return alert
+
+
+def quarantine_release_review(*, indicator, user=None, token=None, ip_address: str | None = None) -> int:
+    """A reviewer releases a quarantined (over-matching) indicator version, audited in the same
+    transaction. Raises indicators.matching_service.ReleaseError when it is not quarantined."""
+    from indicators.matching_service import quarantine_release
+
+    with transaction.atomic():
+        accounts = quarantine_release(indicator.pk)
+        audit_record(
+            "indicator.release", user=user, token=token, target_type="indicator", target_id=indicator.stix_id,
+            ip_address=ip_address, details={"modified": indicator.modified.isoformat(), "accounts": accounts},
+        )  # fmt: skip
+    return accounts

@@ -16,6 +16,7 @@ urlpatterns = [
     path("submissions/items/<int:item_id>/reject/", review.item_reject, name="item-reject"),
     path("objects/", objects.object_list, name="objects"),
     path("objects/<int:pk>/", objects.object_detail, name="object-detail"),
+    path("objects/<int:pk>/release/", objects.quarantine_release_view, name="object-release"),
     path("alerts/", alerts.alert_list, name="alerts"),
     path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),
     path("alerts/<int:pk>/decide/", alerts.alert_decide_view, name="alert-decide"),

@@ -234,6 +234,24 @@ def test_quarantine_found_by_a_later_chunk_withdraws_alerts_of_earlier_chunks(ac
     assert set(Alert.objects.values_list("status", flat=True)) == {"withdrawn"}
 
 
+def test_a_released_indicator_raises_alerts_and_is_not_quarantined_again(accounts, settings):
+    settings.MDX_MATCH_QUARANTINE_THRESHOLD = 10
+    [obj] = publish_indicators(
+        [indicator("[ipv4-addr:value ISSUBSET '10.0.0.0/8']", mdx_indicator_kind="composite", confidence=90)]
+    )
+    run(obj)
+    assert not Alert.objects.exists()
+    assert ms.quarantine_release(obj.pk) == 19
+    assert IndicatorMatchState.objects.get(indicator=obj).status == State.RELEASED
+    assert Alert.objects.filter(status="new").count() == 19
+    # Matching it again (e.g. a retro-hunt) keeps the reviewer's decision.
+    ms.indicator_match(obj.pk)
+    assert IndicatorMatchState.objects.get(indicator=obj).status == State.RELEASED
+    assert Alert.objects.filter(status="new").count() == 19
+    with pytest.raises(ms.ReleaseError):
+        ms.quarantine_release(obj.pk)
+
+
 def test_unknown_key_epochs_are_not_evaluable(accounts, settings):
     settings.MDX_KEYRING = Keyring.for_tests()
     [obj] = publish_indicators([indicator(email_pattern())])

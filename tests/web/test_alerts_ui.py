@@ -150,6 +150,29 @@ def test_matches_of_a_quarantined_indicator_carry_the_over_match_warning(web, al
     assert "812 accounts matched" in html
 
 
+def test_a_reviewer_releases_a_quarantined_indicator_from_its_page(web, alerts, client_for):
+    from indicators.models import IndicatorMatchState
+    from sharing.models import AuditEvent
+
+    state = IndicatorMatchState.objects.get(status="quarantined")
+    url = reverse("web:object-detail", args=[state.indicator_id])
+    assert 'data-testid="release"' not in client_for(web.viewer).get(url).content.decode()
+    assert (
+        client_for(web.viewer).post(reverse("web:object-release", args=[state.indicator_id])).status_code
+        == 403
+    )
+    page = client_for(web.reviewer).get(url).content.decode()
+    assert 'data-testid="release"' in page and "Quarantined" in page
+    client_for(web.reviewer).post(reverse("web:object-release", args=[state.indicator_id]))
+    state.refresh_from_db()
+    assert state.status == "released"
+    assert AuditEvent.objects.filter(action="indicator.release", target_id=state.indicator.stix_id).exists()
+    again = client_for(web.reviewer).post(
+        reverse("web:object-release", args=[state.indicator_id]), follow=True
+    )
+    assert "not quarantined" in again.content.decode()
+
+
 def test_viewers_see_no_decision_buttons_reviewers_do(web, alerts, client_for):
     url = reverse("web:alert", args=[alerts["high"].pk])
     viewer_html = client_for(web.viewer).get(url).content.decode()

@@ -149,6 +149,7 @@ def _web_urls(web, pending) -> list[tuple[str, str]]:
         "feedback-report": [1],
         "feedback-report-send": [1],
         "feedback-report-discard": [1],
+        "object-release": [1],
     }
     names = [p.name for p in urls.urlpatterns if isinstance(p, URLPattern)]
     return [(name, reverse(f"web:{name}", args=args.get(name, []))) for name in names]
@@ -199,6 +200,7 @@ FORM_ROUTES = {
     "feedback-new",
     "feedback-report-send",
     "feedback-report-discard",
+    "object-release",
 }
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
 
-from indicators.models import StixObject
+from indicators.matching_service import ReleaseError, quarantine_threshold
+from indicators.models import IndicatorMatchState, StixObject
 from sharing.models import CollectionEntry, SubmissionItem
+from sharing.net import client_ip
+from sharing.review import quarantine_release_review, role_at_least
 from sharing.web.charts import neighbourhood_graph
 from sharing.web.forms import ObjectFilterForm
-from sharing.web.permissions import VIEWER, role_required
+from sharing.web.permissions import REVIEWER, VIEWER, role_required
 from sharing.web.presenters import attach_decay, graph_nodes, object_view, relationships
 
 PAGE = 50
@@ -70,6 +74,9 @@ def object_detail(request: HttpRequest, pk: int) -> HttpResponse:
     centre, neighbours = graph_nodes(obj, edges)
     context = {
         "obj": obj,
+        "match_state": IndicatorMatchState.objects.filter(indicator=obj).first(),
+        "can_release": role_at_least(request.user, REVIEWER),
+        "threshold": quarantine_threshold(),
         "view": object_view(obj),
         "versions": [(v, published_in.get(v.pk, [])) for v in versions],
         "decisions": decisions.order_by("-submission__created_at"),
@@ -77,3 +84,17 @@ def object_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "graph": neighbourhood_graph(centre, neighbours),
     }
     return render(request, "web/object.html", context)
+
+
+@require_POST
+@role_required(REVIEWER)
+def quarantine_release_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Accept an over-matching indicator version: its matches raise alerts again."""
+    obj = get_object_or_404(StixObject, pk=pk)
+    try:
+        accounts = quarantine_release_review(indicator=obj, user=request.user, ip_address=client_ip(request))
+    except ReleaseError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Released: the alerts of {accounts} matched account(s) were rescored.")
+    return redirect("web:object-detail", pk=pk)
