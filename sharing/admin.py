@@ -13,6 +13,7 @@ from sharing.models import (
     Organisation,
     ReceivedOpinion,
     ReceivedSighting,
+    RelayedSighting,
     Submission,
     SubmissionItem,
     Subscription,
@@ -197,3 +198,10 @@ class ReceivedOpinionAdmin(ReadOnlyAdmin):
     list_display = ("indicator_stix_id", "organisation", "opinion", "modified")
     list_filter = ("opinion",)
     search_fields = ("indicator_stix_id",)
+
+
+@admin.register(RelayedSighting)
+class RelayedSightingAdmin(ReadOnlyAdmin):
+    list_display = ("indicator_stix_id", "sighting_id", "sighted_by_at_least", "revoked", "updated_at")
+    list_filter = ("revoked",)
+    search_fields = ("indicator_stix_id", "sighting_id")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q
 
 from indicators.models import StixObject
@@ -83,7 +84,9 @@ def _newer(existing_modified: datetime | None, modified: datetime) -> bool:
 
 def feedback_record(objects: list[dict], organisation: Organisation) -> None:
     """Keep the newest version of each accepted sighting and opinion (call inside the
-    submission's transaction, with objects that passed ``inbox_object_problem``)."""
+    submission's transaction, with objects that passed ``inbox_object_problem``). The hub's
+    relayed summaries of the indicators concerned are updated after commit."""
+    touched: set[str] = set()
     for obj in objects:
         modified = parse_timestamp(obj.get("modified") or obj["created"])
         if obj["type"] == "sighting":
@@ -92,6 +95,7 @@ def feedback_record(objects: list[dict], organisation: Organisation) -> None:
                 current.organisation_id != organisation.pk or not _newer(current.modified, modified)
             ):
                 continue  # an older version, or another member reusing the id: keep what we have
+            touched.add(obj["sighting_of_ref"])
             ReceivedSighting.objects.update_or_create(
                 sighting_id=obj["id"],
                 defaults={
@@ -119,6 +123,16 @@ def feedback_record(objects: list[dict], organisation: Organisation) -> None:
                     indicator_stix_id=ref,
                     defaults={"modified": modified, "organisation": organisation, "opinion": verdict},
                 )
+    if touched:
+        relay_enqueue(sorted(touched))
+
+
+def relay_enqueue(stix_ids: list[str]) -> None:
+    """Queue an update of the relayed summaries after commit. robust: a broker outage must not
+    fail the member's POST; the periodic relay sweep catches up."""
+    from sharing.tasks import relay_feedback
+
+    transaction.on_commit(lambda: relay_feedback.delay(stix_ids), robust=True)
 
 
 # --- Aggregates -----------------------------------------------------------------------------------

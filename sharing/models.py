@@ -390,3 +390,22 @@ class ReceivedOpinion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.opinion} on {self.indicator_stix_id}"
+
+
+class RelayedSighting(models.Model):
+    """Hub side: the summary sighting relayed to members for one indicator (DOMAIN.md §4.4).
+
+    One row per indicator: which sighting id carries the relay and what it last said, so a new
+    version is issued only when the thresholded view changes. A revoked relay cannot be
+    revived (STIX 2.1 §3.6): a later relay of the same indicator gets a fresh id.
+    """
+
+    indicator_stix_id = models.CharField(max_length=300, unique=True)
+    sighting_id = models.CharField(max_length=300)
+    sighted_by_at_least = models.PositiveIntegerField(null=True, blank=True)  # None once revoked
+    revoked = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        state = "revoked" if self.revoked else f"≥ {self.sighted_by_at_least} members"
+        return f"{self.sighting_id} → {self.indicator_stix_id} ({state})"

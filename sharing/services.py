@@ -15,7 +15,15 @@ from django.utils import timezone
 from indicators import tasks as matching_tasks
 from indicators.models import TLP_LEVELS, StixObject, tlp_rank
 from indicators.services import stix_objects_store
-from sharing.models import ApiToken, AuditEvent, Collection, CollectionEntry, Grant, Organisation
+from sharing.models import (
+    ApiToken,
+    AuditEvent,
+    Collection,
+    CollectionEntry,
+    Grant,
+    Organisation,
+    RelayedSighting,
+)
 from sharing.tokens import address_allowed, parse_cidrs, token_generate, token_lookup_prefix, token_matches
 
 
@@ -400,7 +408,20 @@ def collection_publish(
         indicator_pks = [e.stix_object_id for e in entries if e.type == "indicator"]
         if indicator_pks:
             matching_tasks.indicators_published(indicator_pks)
+            _relays_refresh({e.stix_id for e in entries if e.type == "indicator"})
     return entries
+
+
+def _relays_refresh(stix_ids: set[str]) -> None:
+    """A relayed indicator was revised, revoked or published elsewhere: its summary sighting
+    follows it (sharing.feedback_relay)."""
+    from sharing.feedback_inbox import relay_enqueue
+
+    relayed = list(RelayedSighting.objects.filter(indicator_stix_id__in=stix_ids).values_list(
+        "indicator_stix_id", flat=True
+    ))  # fmt: skip
+    if relayed:
+        relay_enqueue(sorted(relayed))
 
 
 def _mark_latest(collection: Collection, entries: list[CollectionEntry]) -> None:

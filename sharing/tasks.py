@@ -31,3 +31,11 @@ def poll_due_subscriptions() -> int:
     for pk in due:
         poll_subscription.delay(pk)
     return len(due)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def relay_feedback(stix_ids: list[str] | None = None) -> dict:
+    """Bring the hub's relayed summary sightings up to date (all of them when ``stix_ids`` is None)."""
+    from sharing.feedback_relay import feedback_relay
+
+    return feedback_relay(stix_ids).as_dict()

@@ -19,12 +19,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
-from indicators.matching_service import DECISIONS
-from indicators.models import Alert, Match
+from indicators.matching_service import DECISIONS, ReleaseError
+from indicators.models import Alert, IndicatorMatchState, Match
 from sharing.api.errors import ApiError
 from sharing.api.views import RestApiView, errors
 from sharing.net import client_ip
-from sharing.review import alert_review
+from sharing.review import alert_review, quarantine_release_review
 
 DEFAULT_PAGE_SIZE = 100
 
@@ -60,6 +60,22 @@ class AlertSerializer(serializers.Serializer):
 @extend_schema_serializer(component_name="AlertDetail")
 class AlertDetailSerializer(AlertSerializer):
     matches = MatchSerializer(many=True)
+
+
+class MatchStateSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    indicator_id = serializers.CharField(source="indicator.stix_id")
+    indicator_modified = serializers.DateTimeField(source="indicator.modified")
+    indicator_name = serializers.CharField(source="indicator.name")
+    status = serializers.CharField(help_text=" | ".join(IndicatorMatchState.Status.values))
+    matched_count = serializers.IntegerField(help_text="local accounts this version matched")
+    last_run_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_blank=True, help_text="why it is not evaluable or quarantined")
+
+
+class MatchStatePageSerializer(serializers.Serializer):
+    next = serializers.URLField(allow_null=True)
+    results = MatchStateSerializer(many=True)
 
 
 class MatchPageSerializer(serializers.Serializer):
@@ -267,3 +283,64 @@ class AlertDecisionApi(_NodePrivateApi):
             ip_address=client_ip(request),
         )
         return Response(_detail(alert))
+
+
+class MatchStateListApi(_NodePrivateApi):
+    @extend_schema(
+        operation_id="match_states_list",
+        summary="Matching state of each indicator version on this node (admin scope)",
+        description="Node-private: needs a token with the `admin` scope. `status=quarantined` lists "
+        "the over-matching versions waiting for a reviewer. Newest first; follow `next`.",
+        parameters=[
+            OpenApiParameter("status", OpenApiTypes.STR, description="comma-separated matching statuses"),
+            INDICATOR_PARAM,
+            *PAGE_PARAMS,
+        ],
+        responses={200: MatchStatePageSerializer, **errors(400, 403)},
+    )
+    def get(self, request):
+        params = request.query_params
+        states: QuerySet = IndicatorMatchState.objects.select_related("indicator").order_by("-pk")
+        if params.get("status"):
+            statuses = [s for s in params["status"].split(",") if s]
+            unknown = set(statuses) - set(IndicatorMatchState.Status.values)
+            if unknown:
+                raise ApiError(
+                    400,
+                    f"unknown status {sorted(unknown)[0]!r}; "
+                    f"expected {', '.join(IndicatorMatchState.Status.values)}",
+                )
+            states = states.filter(status__in=statuses)
+        if params.get("indicator"):
+            states = states.filter(indicator__stix_id=params["indicator"])
+        cursor = self.cursor()
+        if cursor:
+            states = states.filter(pk__lt=_int(cursor[0], "cursor"))
+        size = self.page_size()
+        rows = list(states[: size + 1])
+        link = self.next_link(rows[size - 1].pk) if len(rows) > size else None
+        return Response({"next": link, "results": MatchStateSerializer(rows[:size], many=True).data})
+
+
+class MatchStateReleaseApi(_NodePrivateApi):
+    @extend_schema(
+        operation_id="match_states_release",
+        summary="Release a quarantined (over-matching) indicator version (admin scope)",
+        description="Its matches raise alerts again and it is not quarantined again; audited as "
+        "`indicator.release`. 409 when the version is not quarantined.",
+        parameters=[OpenApiParameter("state_id", OpenApiTypes.INT, OpenApiParameter.PATH)],
+        request=None,
+        responses={200: MatchStateSerializer, **errors(403, 404, 409)},
+    )
+    def post(self, request, state_id: int):
+        state = IndicatorMatchState.objects.select_related("indicator").filter(pk=state_id).first()
+        if state is None:
+            raise ApiError(404, "no such matching state")
+        try:
+            quarantine_release_review(
+                indicator=state.indicator, token=request.auth, ip_address=client_ip(request)
+            )
+        except ReleaseError as exc:
+            raise ApiError(409, f"{exc} (status: {state.status})") from None
+        state.refresh_from_db()
+        return Response(MatchStateSerializer(state).data)

@@ -70,6 +70,7 @@ ERRORS = {
         (401, "missing or invalid token"),
         (403, "scope or grant missing"),
         (404, "missing or not visible to your organisation"),
+        (409, "the resource is not in a state that allows this"),
         (429, "rate limit exceeded; see Retry-After"),
     )
 }

@@ -156,3 +156,30 @@ def test_a_partner_organisations_admin_token_gets_no_matches_or_alerts(alice_lab
     for url in ("/api/v1/matches/", "/api/v1/alerts/"):
         response = api.get(url)
         assert response.status_code == 403 and "node-private" in response.json()["detail"], url
+
+
+def test_match_states_list_quarantined_versions_and_release_them_audited(matched, tokens):
+    from sharing.models import AuditEvent
+
+    _, email, card = matched
+    admin, reader = tokens
+    IndicatorMatchState.objects.filter(indicator=card).update(status=IndicatorMatchState.Status.QUARANTINED)
+    api = admin.client()
+    listed = api.get("/api/v1/match-states/", {"status": "quarantined"}).json()["results"]
+    assert [(s["indicator_id"], s["status"]) for s in listed] == [(card.stix_id, "quarantined")]
+    assert api.get("/api/v1/match-states/", {"status": "stuck"}).status_code == 400
+    state_id = listed[0]["id"]
+    assert reader.client().post(f"/api/v1/match-states/{state_id}/release/").status_code == 403
+
+    released = api.post(f"/api/v1/match-states/{state_id}/release/")
+    assert released.status_code == 200 and released.json()["status"] == "released"
+    event = AuditEvent.objects.get(action="indicator.release")
+    assert event.target_id == card.stix_id and event.details["accounts"] == 2
+    assert Alert.objects.filter(account__matches__indicator=card).count() == 2
+
+    again = api.post(f"/api/v1/match-states/{state_id}/release/")
+    assert again.status_code == 409 and "not quarantined" in again.json()["detail"]
+    assert api.post("/api/v1/match-states/999999/release/").status_code == 404
+    email_state = IndicatorMatchState.objects.get(indicator=email)
+    assert api.post(f"/api/v1/match-states/{email_state.pk}/release/").status_code == 409
+    assert AuditEvent.objects.filter(action="indicator.release").count() == 1

@@ -180,12 +180,21 @@ def test_revoking_withdraws_open_alerts_but_keeps_decisions_and_other_support(
     assert Match.objects.count() == 4  # matches are kept for audit
 
 
+def _days_from_now(days: int) -> datetime:
+    return datetime.now(UTC).replace(microsecond=0) + timedelta(days=days)
+
+
+def _stamp(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def test_expired_indicators_are_withdrawn_by_the_periodic_task(accounts):
-    [obj] = publish_indicators([indicator(email_pattern(), valid_until="2026-12-01T00:00:00Z")])
+    until = _days_from_now(30)
+    [obj] = publish_indicators([indicator(email_pattern(), valid_until=_stamp(until))])
     run(obj)
     assert Alert.objects.filter(status="new").count() == 2
-    assert ms.indicators_expire(now=datetime(2026, 11, 30, tzinfo=UTC)) == []
-    assert ms.indicators_expire(now=datetime(2026, 12, 2, tzinfo=UTC)) == [obj.stix_id]
+    assert ms.indicators_expire(now=until - timedelta(days=1)) == []
+    assert ms.indicators_expire(now=until + timedelta(days=1)) == [obj.stix_id]
     assert set(Alert.objects.values_list("status", flat=True)) == {"withdrawn"}
 
 
@@ -395,13 +404,15 @@ def test_retro_hunt_fans_out_indicators_by_account_chunks(accounts, settings):
 def test_expiry_of_an_old_version_leaves_the_current_version_alone(
     accounts, django_capture_on_commit_callbacks
 ):
-    [old] = publish_indicators([indicator(email_pattern(), valid_until="2026-12-01T00:00:00Z")])
+    until = _days_from_now(30)
+    [old] = publish_indicators([indicator(email_pattern(), valid_until=_stamp(until))])
     run(old)
-    newer = dict(old.data, modified="2026-11-24T00:00:00.000Z", valid_until="2027-06-01T00:00:00Z")
+    assert Alert.objects.filter(status="new").count() == 2
+    newer = dict(old.data, modified="2026-11-24T00:00:00.000Z", valid_until=_stamp(_days_from_now(300)))
     [new] = publish_indicators([newer])
     with django_capture_on_commit_callbacks(execute=True):
         tasks.indicators_published([new.pk])
-    assert ms.indicators_expire(now=datetime(2026, 12, 2, tzinfo=UTC)) == []
+    assert ms.indicators_expire(now=until + timedelta(days=1)) == []
     assert IndicatorMatchState.objects.get(indicator=new).status == State.DONE
     assert set(Alert.objects.values_list("status", flat=True)) == {"new"}
 

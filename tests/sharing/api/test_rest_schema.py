@@ -22,6 +22,8 @@ REST_PATHS = {
     "/api/v1/tokens/{prefix}/revoke/",
     "/api/v1/accounts/import/",
     "/api/v1/matches/",
+    "/api/v1/match-states/",
+    "/api/v1/match-states/{state_id}/release/",
     "/api/v1/alerts/",
     "/api/v1/alerts/{alert_id}/",
     "/api/v1/alerts/{alert_id}/decision/",
