@@ -307,6 +307,10 @@ MDX_UNMARKED_TLP = env_str("MDX_UNMARKED_TLP", "amber").lower()
 if MDX_UNMARKED_TLP not in {"clear", "green", "amber", "amber+strict", "red"}:
     raise ImproperlyConfigured(f"MDX_UNMARKED_TLP must be a TLP 2.0 level, got {MDX_UNMARKED_TLP!r}")
 MDX_TOKEN_TOUCH_SECONDS = env_int("MDX_TOKEN_TOUCH_SECONDS", 60)
+# Token guessing: after this many rejected tokens from one address within the window, requests
+# from that address get 429 until the window ends (sharing/authentication.py). 0 turns it off.
+MDX_AUTH_FAILURE_LIMIT = env_int("MDX_AUTH_FAILURE_LIMIT", 20)
+MDX_AUTH_FAILURE_WINDOW_SECONDS = env_int("MDX_AUTH_FAILURE_WINDOW_SECONDS", 600, minimum=1)
 # Four-eyes review: nobody approves objects submitted by an organisation they are a member of.
 MDX_FOUR_EYES = env_bool("MDX_FOUR_EYES", False)
 # Known-benign ranges flagged on review (sharing/warninglist.py); unset = the bundled list.

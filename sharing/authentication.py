@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import binascii
 
+from django.conf import settings
+from django.core.cache import cache
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
@@ -58,16 +60,56 @@ def presented_token(header: bytes) -> str | None:
         raise exceptions.AuthenticationFailed("malformed token") from None
 
 
+# Token guessing: rejected tokens are counted per client address in Django's cache (Redis in
+# production, so every web worker shares the count). The per-token rate limit cannot see these
+# requests — they never get a token — so without this an attacker could try tokens at full speed.
+_FAILURES_KEY = "mdx:auth-failures:{address}"
+
+
+def _failure_limit() -> tuple[int, int]:
+    """(rejected tokens allowed per address, window in seconds); a limit of 0 turns it off."""
+    return settings.MDX_AUTH_FAILURE_LIMIT, settings.MDX_AUTH_FAILURE_WINDOW_SECONDS
+
+
+def _refuse_while_guessing(address: str | None) -> None:
+    limit, window = _failure_limit()
+    if limit and address and (cache.get(_FAILURES_KEY.format(address=address)) or 0) >= limit:
+        raise exceptions.Throttled(
+            wait=window, detail="too many rejected tokens from this address; try again later"
+        )
+
+
+def _count_failure(address: str | None) -> None:
+    limit, window = _failure_limit()
+    if not limit or not address:
+        return
+    key = _FAILURES_KEY.format(address=address)
+    cache.add(key, 0, timeout=window)  # the window starts at the first failure
+    try:
+        cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, timeout=window)
+
+
 class ApiTokenAuthentication(BaseAuthentication):
     www_authenticate_realm = "MDX Hub"
 
     def authenticate(self, request):
-        plaintext = presented_token(get_authorization_header(request))
-        if plaintext is None:
+        header = get_authorization_header(request)
+        if not header:
             return None
+        address = client_ip(request)
+        _refuse_while_guessing(address)
         try:
-            token = token_authenticate(plaintext=plaintext, ip_address=client_ip(request))
+            plaintext = presented_token(header)
+            if plaintext is None:
+                return None
+            token = token_authenticate(plaintext=plaintext, ip_address=address)
+        except exceptions.AuthenticationFailed:
+            _count_failure(address)
+            raise
         except TokenRejected as exc:
+            _count_failure(address)
             raise exceptions.AuthenticationFailed(str(exc)) from None
         return TokenUser(token), token
 

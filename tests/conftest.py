@@ -25,6 +25,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs REDIS_URL / CELERY_BROKER_URL"))
 
 
+@pytest.fixture(autouse=True)
+def _no_token_guessing_limit(request):
+    """Many tests present bad tokens on purpose from one address; the per-address limit on
+    rejected tokens is tested on its own (tests/sharing/api/test_token_guessing.py)."""
+    if request.config.pluginmanager.hasplugin("django"):
+        request.getfixturevalue("settings").MDX_AUTH_FAILURE_LIMIT = 0
+
+
 def load_bundle(name: str) -> dict:
     return json.loads((DATA / name).read_text(encoding="utf-8"))
 
