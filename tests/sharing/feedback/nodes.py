@@ -136,6 +136,7 @@ class NodeA:
             [sys.executable, "-m", "gunicorn", "config.wsgi", "-b", f"127.0.0.1:{self.port}", "-w", "1",
              "--threads", "4", "--timeout", "60", "--log-level", "warning"],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,  # its own process group: stop() kills the worker too
         )  # fmt: skip
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -151,7 +152,7 @@ class NodeA:
     def stop(self) -> None:
         """Stop node A's server at once (as a crash or an outage would)."""
         if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
+            os.killpg(self.process.pid, signal.SIGKILL)  # master and worker, like a machine crash
             self.process.wait(timeout=30)
         self.process = None
 

@@ -33,10 +33,12 @@ ACCOUNT_IP = "203.0.113.77"
 @pytest.fixture
 def node_a(tmp_path):
     node = NodeA(tmp_path)
-    node.setup()
-    node.start()
-    yield node
-    node.close()
+    try:
+        node.setup()
+        node.start()
+        yield node
+    finally:  # also when setup or start failed: no server or database is left behind
+        node.close()
 
 
 @pytest.fixture
