@@ -202,6 +202,11 @@ CELERY_BEAT_SCHEDULE = {
     "mdx-matching-sweep": {"task": "indicators.tasks.sweep", "schedule": timedelta(minutes=5)},
     # Withdraw alerts whose indicators passed valid_until.
     "mdx-expire-indicators": {"task": "indicators.tasks.expire_indicators", "schedule": timedelta(hours=1)},
+    # Hydra-cluster linking over the rolling window (DOMAIN.md §4.3, §4.5 score_and_cluster).
+    "mdx-link-clusters": {"task": "indicators.tasks.link_clusters", "schedule": timedelta(hours=1)},
+    # Hub: bring the relayed "sighted by >= N members" summaries up to date (a sweep; inbox posts
+    # and indicator revisions also trigger it).
+    "mdx-relay-feedback": {"task": "sharing.tasks.relay_feedback", "schedule": timedelta(minutes=15)},
     # Poll every due federation subscription.
     "mdx-poll-subscriptions": {
         "task": "sharing.tasks.poll_due_subscriptions",
@@ -350,6 +355,13 @@ MDX_MATCH_STALE_SECONDS = env_int("MDX_MATCH_STALE_SECONDS", 900, minimum=60)
 MDX_MATCH_INDICATOR_BATCH = env_int("MDX_MATCH_INDICATOR_BATCH", 500, minimum=1)
 MDX_MATCH_ACCOUNT_CHUNK = env_int("MDX_MATCH_ACCOUNT_CHUNK", 250_000, minimum=1000)
 MDX_MATCH_PREVIEW_SCAN_LIMIT = env_int("MDX_MATCH_PREVIEW_SCAN_LIMIT", 200_000)
+
+# Hydra-cluster linking (DOMAIN.md §4.3): a candidate needs this many accounts; an attribute value
+# shared by more than the degree cap links nobody (unless an indicator matched it or it is
+# ai-reseller-egress); only attributes seen in the last window days count.
+MDX_CLUSTER_MIN_SIZE = env_int("MDX_CLUSTER_MIN_SIZE", 20, minimum=2)
+MDX_CLUSTER_DEGREE_CAP = env_int("MDX_CLUSTER_DEGREE_CAP", 50, minimum=2)
+MDX_CLUSTER_WINDOW_DAYS = env_int("MDX_CLUSTER_WINDOW_DAYS", 90, minimum=1)
 
 # Federation: pulling remote TAXII collections (sharing/federation.py).
 MDX_FEDERATION_TIMEOUT = env_int("MDX_FEDERATION_TIMEOUT", 30, minimum=1)

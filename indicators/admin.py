@@ -6,6 +6,8 @@ from indicators.models import (
     Account,
     AccountApiKey,
     AccountClient,
+    AccountCluster,
+    AccountClusterMember,
     AccountIdentifier,
     AccountIp,
     AccountLshBand,
@@ -149,3 +151,18 @@ class MatchJobAdmin(_ReadOnlyAdmin):
 @admin.register(MatchingCursor)
 class MatchingCursorAdmin(_ReadOnlyAdmin):
     list_display = ("name", "value")
+
+
+@admin.register(AccountCluster)
+class AccountClusterAdmin(_ReadOnlyAdmin):
+    list_display = ("pk", "size", "is_candidate", "status", "indicator_hits", "reviewer", "updated_at")
+    list_filter = ("is_candidate", "status")
+    raw_id_fields = ("reviewer",)
+    list_select_related = ("reviewer",)
+
+
+@admin.register(AccountClusterMember)
+class AccountClusterMemberAdmin(_ReadOnlyAdmin):
+    list_display = ("cluster", "account")
+    raw_id_fields = ("cluster", "account")
+    list_select_related = ("cluster", "account")

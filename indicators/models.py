@@ -390,3 +390,55 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"alert {self.pk}: account {self.account_id} ({self.score:.2f}, {self.status})"
+
+
+# --- Hydra clusters (DOMAIN.md §4.3). Node-private: never exported or shared. ---------------------
+
+
+class AccountCluster(models.Model):
+    """A hydra cluster: a connected component of ≥ 2 linked local accounts (DOMAIN §4.3).
+
+    Rewritten by every linking run (indicators.cluster_service.clusters_link), which keeps a
+    cluster's id, first_seen and review across runs by carrying them over to the new component
+    with the largest member overlap. Only a reviewed, rounded count may ever leave the node
+    (§4.3.6); the member list never does.
+    """
+
+    class Status(models.TextChoices):
+        NEW = "new", "New"
+        CONFIRMED = "confirmed", "Confirmed"
+        DISMISSED = "dismissed", "Dismissed"
+
+    size = models.PositiveIntegerField(db_index=True)
+    # link type (indicators.clustering.LINK_TYPES) -> member accounts tied to another member by it
+    link_counts = models.JSONField(default=dict, blank=True)
+    indicator_hits = models.PositiveIntegerField(default=0)  # members matched by a supporting indicator
+    max_alert_score = models.FloatField(null=True, blank=True)
+    narrow_score_median = models.FloatField(null=True, blank=True)
+    top_template_share = models.FloatField(null=True, blank=True)
+    is_candidate = models.BooleanField(default=False, db_index=True)
+    candidate_reason = models.CharField(max_length=300, blank=True, default="")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEW, db_index=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    review_note = models.TextField(blank=True, default="")
+    first_seen = models.DateTimeField()  # the linking run that first found it
+    updated_at = models.DateTimeField()  # last change by a linking run or a review
+
+    class Meta:
+        ordering = ["-is_candidate", "-size", "pk"]
+
+    def __str__(self) -> str:
+        return f"cluster {self.pk}: {self.size} accounts ({self.status})"
+
+
+class AccountClusterMember(models.Model):
+    """An account's cluster: at most one per account."""
+
+    cluster = models.ForeignKey(AccountCluster, on_delete=models.CASCADE, related_name="members")
+    account = models.OneToOneField(Account, on_delete=models.CASCADE, related_name="cluster_membership")
+
+    def __str__(self) -> str:
+        return f"account {self.account_id} in cluster {self.cluster_id}"

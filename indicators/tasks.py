@@ -1,7 +1,8 @@
 """Celery tasks for local matching: thin wrappers (ids in, one service call, retries) plus enqueue helpers.
 
-Every task is idempotent: it claims its work with a conditional UPDATE (IndicatorMatchState or
-MatchJob) and writes Match rows under a unique key, so acks_late re-delivery is harmless.
+Every task is idempotent: it claims its work with a conditional UPDATE (IndicatorMatchState,
+MatchJob, or the cluster-linking lease) and writes Match rows under a unique key, so acks_late
+re-delivery is harmless.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import timedelta
 from celery import shared_task
 from django.db import OperationalError, transaction
 
+from indicators import cluster_service
 from indicators import matching_service as services
 
 PUBLISHED_BATCH = 200  # new indicator versions per match_indicators task
@@ -78,6 +80,13 @@ def sweep(stale_seconds: int | None = None) -> dict:
 def expire_indicators() -> int:
     """Withdraw alerts of indicators that passed valid_until (or were revoked)."""
     return len(services.indicators_expire())
+
+
+@shared_task(**_RETRY)
+def link_clusters() -> dict:
+    """Hourly hydra-cluster linking (DOMAIN §4.3, §4.5 score_and_cluster). A run that finds the
+    lease held by another returns ``skipped`` and does nothing, so overlapping runs never interleave."""
+    return cluster_service.clusters_link().as_dict()
 
 
 def jobs_enqueue(job_pks: Sequence[int]) -> None:

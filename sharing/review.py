@@ -239,6 +239,27 @@ def alert_review(
     return alert
 
 
+def cluster_decision_review(
+    *, cluster, status: str, note: str = "", user=None, token=None, ip_address: str | None = None,
+    details: dict | None = None,
+):  # fmt: skip
+    """Record a decision on a hydra cluster and audit it, in one transaction (web UI and REST).
+
+    Raises indicators.cluster_service.ClusterReviewError for an unknown status.
+    """
+    from indicators.cluster_service import cluster_review
+
+    previous = cluster.status
+    with transaction.atomic():
+        cluster_review(cluster=cluster, user=user or (token and token.created_by), status=status, note=note)
+        audit_record(
+            "cluster.review", user=user, token=token, target_type="account_cluster",
+            target_id=str(cluster.pk), ip_address=ip_address,
+            details={"status": cluster.status, "from": previous, "size": cluster.size, **(details or {})},
+        )  # fmt: skip
+    return cluster
+
+
 def quarantine_release_review(*, indicator, user=None, token=None, ip_address: str | None = None) -> int:
     """A reviewer releases a quarantined (over-matching) indicator version, audited in the same
     transaction. Raises indicators.matching_service.ReleaseError when it is not quarantined."""

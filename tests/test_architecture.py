@@ -39,3 +39,20 @@ def test_matching_imports_neither_django_nor_the_project():
         for p, names in imported_modules(ROOT / "indicators" / "matching").items()
     }
     assert {p: n for p, n in offenders.items() if n} == {}
+
+
+def test_cluster_linking_is_pure_python():
+    """indicators/clustering.py (DOMAIN §4.3) takes plain records from its service: no Django, no
+    database, nothing from the project but the pure matching package."""
+    path = ROOT / "indicators" / "clustering.py"
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "relative import in indicators/clustering.py"
+            names.add(node.module)
+    forbidden = {"django", "rest_framework", "celery", "config", "sharing"}
+    assert sorted(n for n in names if n.split(".")[0] in forbidden) == []
+    project = sorted(n for n in names if n.split(".")[0] == "indicators")
+    assert all(n.startswith("indicators.matching") for n in project), project

@@ -35,6 +35,7 @@ urlpatterns = [
     path("tokens/<str:prefix>/revoke/", views.TokenRevokeApi.as_view(), name="token-revoke"),
     path("", include("sharing.api.accounts_urls")),
     path("", include("sharing.api.matches_urls")),
+    path("", include("sharing.api.clusters_urls")),
     path("", include("sharing.api.subscriptions_urls")),
     path("", include("sharing.api.feedback_urls")),
     path("schema/", SpectacularAPIView.as_view(urlconf="sharing.api.schema_urls", **_public), name="schema"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from sharing.web.views import account, alerts, directory, feedback, objects, review, subscriptions
+from sharing.web.views import account, alerts, clusters, directory, feedback, objects, review, subscriptions
 
 app_name = "web"
 
@@ -21,6 +21,9 @@ urlpatterns = [
     path("alerts/<int:pk>/", alerts.alert_detail, name="alert"),
     path("alerts/<int:pk>/decide/", alerts.alert_decide_view, name="alert-decide"),
     path("accounts/<int:pk>/", alerts.account_detail, name="account"),
+    path("clusters/", clusters.cluster_list, name="clusters"),
+    path("clusters/<int:pk>/", clusters.cluster_detail, name="cluster"),
+    path("clusters/<int:pk>/review/", clusters.cluster_review_view, name="cluster-review"),
     path("feedback/", feedback.feedback_overview, name="feedback"),
     path("feedback/new/", feedback.feedback_new, name="feedback-new"),
     path("feedback/originated/", feedback.feedback_originated, name="feedback-originated"),

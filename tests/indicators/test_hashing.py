@@ -596,6 +596,7 @@ def test_template_hmac_keeps_apostrophes_as_text():
 
 def test_keyed_minhash_equals_datasketch_legacy_minhash():
     import datasketch  # a test dependency: the reference implementation
+
     shingle_set = shingles(normalize_prompt(BASE_PROMPT + " " + UNRELATED_PROMPT))
 
     def hashfunc(shingle: str) -> int:

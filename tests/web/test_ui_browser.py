@@ -186,7 +186,34 @@ def seeded_paths(transactional_db, web, submit) -> list[str]:
         "/subscriptions/",
         "/feedback/",
         f"/feedback/{_seed_feedback(web, indicator=first, subscription=subscription).pk}/",
+        "/clusters/",
+        f"/clusters/{_seed_cluster(alert.account).pk}/",
     ]
+
+
+def _seed_cluster(account):
+    """The alerted account and a second one share a card: one hydra cluster, linked for real."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from indicators.cluster_service import clusters_link
+    from indicators.matching import AccountRecord, PaymentRecord
+    from indicators.models import AccountCluster, AccountPayment
+    from tests.indicators.matching_helpers import records_store
+
+    now = timezone.now()
+    card = "5e" * 32
+    AccountPayment.objects.create(
+        account=account, basis="par", key_id="mdx-test-0", value=card, first_used=now
+    )
+    twin = AccountRecord(
+        pseudonym="4b" * 16, created_at=now - timedelta(days=3), tier="startup-program",
+        payments=(PaymentRecord("par", "mdx-test-0", card, first_used=now),),
+    )  # fmt: skip
+    records_store([twin], "acct-twin")
+    clusters_link(now)
+    return AccountCluster.objects.get()
 
 
 def _seed_feedback(web, *, indicator: dict, subscription):

@@ -150,6 +150,8 @@ def _web_urls(web, pending) -> list[tuple[str, str]]:
         "feedback-report-send": [1],
         "feedback-report-discard": [1],
         "object-release": [1],
+        "cluster": [1],
+        "cluster-review": [1],
     }
     names = [p.name for p in urls.urlpatterns if isinstance(p, URLPattern)]
     return [(name, reverse(f"web:{name}", args=args.get(name, []))) for name in names]
@@ -176,6 +178,8 @@ GET_PAGES = {
     "feedback-new",
     "feedback-originated",
     "feedback-report",
+    "clusters",
+    "cluster",
 }
 # Every route that accepts a POST (a form). A new form route must be added here, or the
 # coverage check below fails: CSRF is then tested for it too.
@@ -201,6 +205,7 @@ FORM_ROUTES = {
     "feedback-report-send",
     "feedback-report-discard",
     "object-release",
+    "cluster-review",
 }
 
 

@@ -8,7 +8,11 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 
+from indicators.cluster_service import LinkSummary, clusters_link
+from indicators.models import Account
 from sharing.demo_local import demo_local_data_load
 from sharing.demo_submissions import demo_submissions_create
 from sharing.knowledge_pack import knowledge_pack_load
@@ -29,6 +33,18 @@ DEMO_USERS = [
     ("reviewer", "MDX Consortium Hub", Membership.Role.REVIEWER),
     ("viewer", "MDX Consortium Hub", Membership.Role.VIEWER),
 ]
+
+
+def _link_clusters() -> LinkSummary:
+    """Hydra-cluster linking after the demo indicators have matched, so the planted cluster is a
+    candidate on the first run (with a real broker, matching runs on the workers and the hourly
+    link_clusters task marks it later).
+
+    The synthetic accounts are dated (indicators.demo_accounts): linking runs as of the newest
+    sign-up, so the rolling window covers them whatever day the demo first runs.
+    """
+    newest = Account.objects.aggregate(newest=Max("created_at"))["newest"]
+    return clusters_link(min(newest, timezone.now()) if newest else None)
 
 
 class Command(BaseCommand):
@@ -55,6 +71,7 @@ class Command(BaseCommand):
                 publisher=orgs["Aurora AI Lab"],
                 collection=Collection.objects.get(title="consortium-indicators"),
             )
+            linked = _link_clusters()
         w = self.stdout.write
         w(self.style.SUCCESS("MDX Hub demo data is ready."))
         w(f"Seed pack: {pack.objects} objects in collection {pack.collection.title!r} ({pack.collection.pk})")
@@ -70,6 +87,8 @@ class Command(BaseCommand):
                 f"Local data: {local.accounts} synthetic accounts (one planted hydra cluster), "
                 f"{local.indicators} demo indicators, {local.matches} matches, {local.alerts} alerts"
             )
+            if not linked.skipped:
+                w(f"Hydra clusters: {linked.clusters} linked, {linked.candidates} candidate(s) for review")
         else:
             w("Local data: skipped (no keyring; set MDX_KEYRING or MDX_KEYRING_FILE to import accounts)")
         w("Web UI users (passwords shown once; each run sets new ones):")

@@ -23,7 +23,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from indicators.matching_service import DecisionError, quarantine_threshold
-from indicators.models import Account, Alert, IndicatorMatchState, Match
+from indicators.models import Account, AccountClusterMember, Alert, IndicatorMatchState, Match
 from sharing.feedback_outbound import indicator_source
 from sharing.net import client_ip
 from sharing.review import alert_review, role_at_least
@@ -229,9 +229,11 @@ def _account_context(request: HttpRequest, account: Account, alert: Alert | None
                 "report_state": REPORTABLE.get(alert.status) if reportable else None,
             }
         )
+    membership = AccountClusterMember.objects.select_related("cluster").filter(account=account).first()
     return {
         "account": account,
         "alert": alert,
+        "cluster": membership.cluster if membership else None,
         "rows": rows,
         "quarantined_count": sum(r["quarantined"] for r in rows),
         "threshold": quarantine_threshold(),
