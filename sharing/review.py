@@ -99,12 +99,33 @@ def _claim(items: list[SubmissionItem], *, state: str, user, message: str = "") 
     return claimed
 
 
+def _twins(submission: Submission, claimed: list[SubmissionItem]) -> list[SubmissionItem]:
+    """Other pending items of the same versions in the same collection — a client's retried POST
+    or a re-pulled page — decided together with the claimed ones: one decision per version."""
+    if not claimed:
+        return []
+    return list(
+        SubmissionItem.objects.filter(
+            state=SubmissionItem.State.PENDING,
+            submission__collection_id=submission.collection_id,
+            stix_object__in=[i.stix_object_id for i in claimed],
+        ).select_related("submission")
+    )
+
+
+def _decide_twins(submission, claimed, *, state: str, user, message: str = "") -> None:
+    twins = _claim(_twins(submission, claimed), state=state, user=user, message=message)
+    for other in {t.submission_id: t.submission for t in twins}.values():
+        _complete_if_done(other)
+
+
 def _approve(
     submission: Submission, items: list[SubmissionItem], *, user, ip_address
 ) -> list[SubmissionItem]:
     _check_reviewer(user, submission, approving=True)
     with transaction.atomic():
         claimed = _claim(items, state=SubmissionItem.State.SUCCESS, user=user)
+        _decide_twins(submission, claimed, state=SubmissionItem.State.SUCCESS, user=user)
         versions = [i.stix_object for i in claimed]
         collection_publish(
             collection=submission.collection, stix_objects=versions, submitted_by=submission.organisation
@@ -130,6 +151,7 @@ def _reject(
     reason = _clean_reason(reason)
     with transaction.atomic():
         claimed = _claim(items, state=SubmissionItem.State.FAILURE, user=user, message=reason)
+        _decide_twins(submission, claimed, state=SubmissionItem.State.FAILURE, user=user, message=reason)
         for item in claimed:
             audit_record(
                 "submission.reject",

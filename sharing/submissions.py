@@ -41,6 +41,20 @@ def _own_revocation(obj, collection: Collection, organisation: Organisation) -> 
     )
 
 
+def _rejected_on_review(collection: Collection, stix_object_pks: list[int]) -> dict[int, str]:
+    """Versions a reviewer already rejected in this collection → the reviewer's reason."""
+    rejected: dict[int, str] = {}
+    for start in range(0, len(stix_object_pks), 1000):
+        rows = SubmissionItem.objects.filter(
+            submission__collection=collection,
+            stix_object__in=stix_object_pks[start : start + 1000],
+            state=SubmissionItem.State.FAILURE,
+            decided_at__isnull=False,
+        ).values_list("stix_object_id", "message")
+        rejected.update(rows)
+    return rejected
+
+
 def submission_create(
     *,
     collection: Collection,
@@ -98,11 +112,23 @@ def submission_create(
             if to_publish
             else set()
         )
+        rejected = (
+            {}
+            if organisation.is_trusted
+            else _rejected_on_review(
+                collection, [i.stix_object_id for i in to_publish if i.stix_object_id not in already]
+            )
+        )
         publish_now = []
         for item in to_publish:
             # Feedback is never republished, so an inbox takes it at once whatever the policy;
             # an originator's revocation only withdraws, so it needs no reviewer either.
-            if (
+            if item.stix_object_id in rejected:
+                # Versions are immutable (STIX 2.1 §3.6): a re-sent or re-pulled version a
+                # reviewer rejected stays rejected; a changed object needs a new `modified`.
+                reason = rejected[item.stix_object_id]
+                item.message = f"this version was rejected on review: {reason}"[:MAX_MESSAGE]
+            elif (
                 organisation.is_trusted
                 or collection.is_inbox
                 or item.stix_object_id in already

@@ -183,3 +183,34 @@ def test_pending_and_rejected_objects_are_never_visible(web, submit, client):
     seen = _reads(web, client, pending["id"])
     assert all(seen.values()), seen
     assert seen["taxii objects"] == [pending["id"]]
+
+
+def test_a_repeated_version_waits_once_and_one_decision_settles_every_copy(web, submit, client_for):
+    from django.urls import reverse
+
+    indicator = make_indicator(name="retried by its client")
+    first, second = submit([indicator]), submit([indicator])  # a client retried its POST
+    assert [i.state for i in (*first.items.all(), *second.items.all())] == ["pending", "pending"]
+    queue = client_for(web.reviewer).get(reverse("web:queue")).content.decode()
+    assert queue.count("retried by its client") == 1
+
+    submission_item_approve(item=first.items.get(), user=web.reviewer)
+    for submission in (first, second):
+        submission.refresh_from_db()
+        assert submission.completed_at is not None
+        assert status_resource(submission)["success_count"] == 1
+    assert CollectionEntry.objects.filter(stix_id=indicator["id"]).count() == 1
+
+
+def test_a_rejected_version_sent_again_stays_rejected_with_the_reason(web, submit):
+    indicator = make_indicator(name="rejected once")
+    first, pending_copy = submit([indicator]), submit([indicator])
+    submission_item_reject(item=first.items.get(), user=web.reviewer, reason="university NAT")
+    assert pending_copy.items.get().state == "failure"  # decided with it
+    again = submit([indicator])  # e.g. a subscription re-pulling the page
+    item = again.items.get()
+    assert item.state == "failure" and item.message == "this version was rejected on review: university NAT"
+    again.refresh_from_db()
+    assert again.completed_at is not None
+    changed = submit([{**indicator, "modified": "2026-11-24T00:00:00.000Z"}])
+    assert changed.items.get().state == "pending"  # a new version is reviewed afresh
