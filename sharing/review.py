@@ -13,6 +13,7 @@ import logging
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from sharing.models import Membership, Organisation, Submission, SubmissionItem
@@ -97,6 +98,18 @@ def _claim(items: list[SubmissionItem], *, state: str, user, message: str = "") 
             item.state, item.message, item.decided_by, item.decided_at = state, message, user, now
             claimed.append(item)
     return claimed
+
+
+def pending_review_items() -> QuerySet:
+    """Items waiting for a reviewer, each version once per collection: a repeat of a version
+    already waiting (a retried POST, a re-pulled page) is decided with the first (_twins)."""
+    repeat = SubmissionItem.objects.filter(
+        state=SubmissionItem.State.PENDING,
+        stix_object=OuterRef("stix_object"),
+        submission__collection=OuterRef("submission__collection"),
+        pk__lt=OuterRef("pk"),
+    )
+    return SubmissionItem.objects.filter(state=SubmissionItem.State.PENDING).exclude(Exists(repeat))
 
 
 def _twins(submission: Submission, claimed: list[SubmissionItem]) -> list[SubmissionItem]:

@@ -193,6 +193,7 @@ def test_a_repeated_version_waits_once_and_one_decision_settles_every_copy(web, 
     assert [i.state for i in (*first.items.all(), *second.items.all())] == ["pending", "pending"]
     queue = client_for(web.reviewer).get(reverse("web:queue")).content.decode()
     assert queue.count("retried by its client") == 1
+    assert client_for(web.reviewer).get(reverse("home")).context["pending_count"] == 1
 
     submission_item_approve(item=first.items.get(), user=web.reviewer)
     for submission in (first, second):

@@ -20,7 +20,7 @@ from sharing.models import (
     Submission,
     SubmissionItem,
 )
-from sharing.review import user_role
+from sharing.review import pending_review_items, user_role
 from sharing.web.charts import bar_chart
 
 CHART_DAYS = 14
@@ -47,7 +47,7 @@ def home(request: HttpRequest) -> HttpResponse:
     if context["role"] is None:
         return render(request, "web/no_role.html", context)
     since = timezone.now() - timedelta(days=30)
-    pending = SubmissionItem.objects.filter(state=SubmissionItem.State.PENDING)
+    pending = pending_review_items()
     context.update(
         {
             "pending_count": pending.count(),

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -18,6 +17,7 @@ from sharing.net import client_ip
 from sharing.review import (
     ReviewError,
     four_eyes_blocks,
+    pending_review_items,
     role_at_least,
     submission_approve_all,
     submission_item_approve,
@@ -33,18 +33,8 @@ QUEUE_PAGE = 100
 
 
 def _pending_items():
-    """Pending items, each version once: a repeat of a version already waiting in the same
-    collection (a retried POST, a re-pulled page) is decided with the first (sharing.review)."""
-    repeat = SubmissionItem.objects.filter(
-        state=SubmissionItem.State.PENDING,
-        stix_object=OuterRef("stix_object"),
-        submission__collection=OuterRef("submission__collection"),
-        pk__lt=OuterRef("pk"),
-    )
-    return (
-        SubmissionItem.objects.filter(state=SubmissionItem.State.PENDING)
-        .exclude(Exists(repeat))
-        .select_related("submission__organisation", "submission__collection", "stix_object")
+    return pending_review_items().select_related(
+        "submission__organisation", "submission__collection", "stix_object"
     )
 
 
