@@ -56,7 +56,7 @@ def count_bucket(count: int) -> str | None:
     return next((label for low, label in COUNT_BUCKETS if count >= low), None)
 
 
-def _bucket_floor(count: int) -> int:
+def bucket_floor(count: int) -> int:
     return next((low for low, _ in COUNT_BUCKETS if count >= low), 0)
 
 
@@ -65,7 +65,8 @@ def _day(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT00:00:00Z")
 
 
-def _stamp(moment: datetime) -> str:
+def millisecond_stamp(moment: datetime) -> str:
+    """A STIX timestamp in UTC with milliseconds, as the objects this node writes carry."""
     moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
@@ -138,22 +139,23 @@ def explanation_problem(text: str) -> str:
     return ""
 
 
-def _sighting(basis: FeedbackBasis, review_state: str, count: int, identity: str, now: datetime) -> dict:
-    matches = Match.objects.filter(
-        indicator__stix_id=basis.indicator_stix_id, account__alert__status=REVIEW_STATES[review_state]
-    )
+def sighting_object(
+    stix_id: str, matches, review_state: str, count: int, identity: str, now: datetime
+) -> dict:
+    """A count-only sighting of ``stix_id`` (DOMAIN.md §4.4); ``matches`` are the local Match
+    rows behind it, read for the day-truncated span and the commonest match kind only."""
     span = matches.aggregate(first=Min("matched_at"), last=Max("matched_at"))
     kinds = Counter(matches.values_list("kind", flat=True))
     sighting = {
         "type": "sighting",
         "spec_version": "2.1",
         "id": f"sighting--{uuid.uuid4()}",
-        "created": _stamp(now),
-        "modified": _stamp(now),
+        "created": millisecond_stamp(now),
+        "modified": millisecond_stamp(now),
         "first_seen": _day(span["first"] or now),
         "last_seen": _day(span["last"] or now),
         "count": count,
-        "sighting_of_ref": basis.indicator_stix_id,
+        "sighting_of_ref": stix_id,
         "object_marking_refs": [AMBER_STRICT],
         "extensions": {SIGHTING_CONTEXT: {"extension_type": "toplevel-property-extension"}},
         "mdx_review_state": review_state,
@@ -174,8 +176,8 @@ def _opinion(stix_id: str, opinion: str, explanation: str, identity: str, now: d
         "type": "opinion",
         "spec_version": "2.1",
         "id": f"opinion--{uuid.uuid4()}",
-        "created": _stamp(now),
-        "modified": _stamp(now),
+        "created": millisecond_stamp(now),
+        "modified": millisecond_stamp(now),
         "opinion": opinion,
         "object_refs": [stix_id],
         "object_marking_refs": [AMBER_STRICT],
@@ -217,10 +219,13 @@ def feedback_prepare(
             f"no alert raised by {stix_id} is {REVIEW_STATES[review_state].label.lower()} yet"
         )
     if getattr(settings, "MDX_FEEDBACK_COUNT", "exact") == "bucket":
-        count = _bucket_floor(count)  # member policy: report the bucket's lower bound only
+        count = bucket_floor(count)  # member policy: report the bucket's lower bound only
     identity = basis.subscription.member_identity
     now = timezone.now()
-    objects = [_sighting(basis, review_state, count, identity, now)]
+    matches = Match.objects.filter(
+        indicator__stix_id=stix_id, account__alert__status=REVIEW_STATES[review_state]
+    )
+    objects = [sighting_object(stix_id, matches, review_state, count, identity, now)]
     if opinion:
         objects.append(_opinion(stix_id, opinion, explanation, identity, now))
     for index, obj in enumerate(objects):
@@ -247,22 +252,28 @@ def feedback_prepare(
 
 
 def feedback_send(*, report: FeedbackReport, user=None, ip_address: str | None = None) -> FeedbackReport:
-    """POST the frozen envelope to the source hub's inbox. A failed send is kept with its error
-    and may be retried; re-sending after an unknown outcome is safe (same ids and versions)."""
+    """POST the frozen envelope to the source hub's inbox (the new objects of a cluster report go
+    to the subscribed collection instead, where the hub reviews them). A failed send is kept with
+    its error and may be retried; re-sending after an unknown outcome is safe (same ids and
+    versions)."""
     if report.status == FeedbackReport.Status.SENT:
         raise FeedbackError("this report was already sent")
     subscription = report.subscription
-    if subscription.inbox_collection_id is None:
+    if report.destination == FeedbackReport.Destination.COLLECTION:
+        target, where = subscription.remote_collection_id, "collection"
+    elif subscription.inbox_collection_id is None:
         raise FeedbackError(
             f"subscription {subscription.name!r} names no inbox collection at the hub; "
             "set one (add_subscription --inbox ID) before sending feedback"
         )
+    else:
+        target, where = subscription.inbox_collection_id, "inbox"
     try:
-        with remote_collection(subscription, subscription.inbox_collection_id) as (inbox, _):
-            if not inbox.can_write:
-                raise PollError(f"the hub's inbox does not accept writes with this token: {inbox.url}")
+        with remote_collection(subscription, target) as (remote, _):
+            if not remote.can_write:
+                raise PollError(f"the hub's {where} does not accept writes with this token: {remote.url}")
             status = with_retries(
-                lambda: inbox.add_objects(report.payload, wait_for_completion=False), inbox.objects_url
+                lambda: remote.add_objects(report.payload, wait_for_completion=False), remote.objects_url
             )
         failures = [f"{f.get('id', '?')}: {f.get('message', '')}" for f in (status.failures or [])]
         if failures:

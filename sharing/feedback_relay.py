@@ -32,7 +32,7 @@ from indicators.extensions import EXTENSION_IDS, TLP_IDS
 from indicators.models import StixObject, tlp_rank
 from indicators.stix import parse_object
 from sharing.feedback_inbox import FeedbackAggregate, feedback_aggregates
-from sharing.feedback_outbound import count_bucket
+from sharing.feedback_outbound import count_bucket, millisecond_stamp
 from sharing.models import Collection, CollectionEntry, Organisation, RelayedSighting, Subscription
 from sharing.services import ServiceError, objects_publish
 
@@ -64,10 +64,6 @@ def operator_organisation() -> Organisation | None:
     )
 
 
-def _stamp(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def class_identity(hub: Organisation) -> dict:
     """The anonymous ``where_sighted_refs`` identity: the configured one if stored, else ours."""
     configured = getattr(settings, "MDX_RELAY_CLASS_IDENTITY", SEED_CLASS_IDENTITY)
@@ -96,7 +92,7 @@ def _sighting(stix_id: str, sighting_id: str, step: int, tlp: str, hub: Organisa
         "id": sighting_id,
         "created_by_ref": hub.identity_id,
         "created": created,
-        "modified": _stamp(now),
+        "modified": millisecond_stamp(now),
         "sighting_of_ref": stix_id,
         "where_sighted_refs": [where],
         "count": step,
@@ -150,7 +146,7 @@ def _relay_one(stix_id: str, aggregate: FeedbackAggregate | None, hub: Organisat
         if not live:
             if row is None or row.revoked or current is None:
                 return "unchanged"
-            revocation = {**current.data, "modified": _stamp(now), "revoked": True}
+            revocation = {**current.data, "modified": millisecond_stamp(now), "revoked": True}
             relayed_in = list(Collection.objects.filter(entries__stix_id=row.sighting_id).distinct())
             _publish(
                 sorted({*relayed_in, *collections}, key=lambda c: str(c.pk)), [parse_object(revocation)], hub
@@ -163,7 +159,7 @@ def _relay_one(stix_id: str, aggregate: FeedbackAggregate | None, hub: Organisat
             return "unchanged"
         fresh = row is None or row.revoked or current is None
         sighting_id = f"sighting--{uuid.uuid4()}" if fresh else row.sighting_id
-        created = _stamp(now) if fresh else current.data["created"]
+        created = millisecond_stamp(now) if fresh else current.data["created"]
         sighting = parse_object(_sighting(stix_id, sighting_id, step, tlp, hub, created, now, where["id"]))
         _publish(collections, [where, sighting], hub)
         RelayedSighting.objects.update_or_create(

@@ -330,7 +330,16 @@ class FeedbackReport(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Send failed"
 
+    class Destination(models.TextChoices):
+        INBOX = "inbox", "Hub inbox"  # sightings and opinions: only the hub reads them
+        COLLECTION = "collection", "Hub collection"  # new objects, reviewed and published there
+
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="feedback")
+    destination = models.CharField(max_length=12, choices=Destination.choices, default=Destination.INBOX)
+    # Set on the reports a confirmed hydra cluster produced (sharing.cluster_report, DOMAIN §4.3.6).
+    cluster = models.ForeignKey(
+        "indicators.AccountCluster", on_delete=models.SET_NULL, null=True, blank=True, related_name="reports"
+    )
     indicator_stix_id = models.CharField(max_length=300, db_index=True)
     review_state = models.CharField(max_length=20)
     count = models.PositiveIntegerField()

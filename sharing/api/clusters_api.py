@@ -21,7 +21,10 @@ from rest_framework.utils.urls import replace_query_param
 from indicators.cluster_service import REVIEW_STATUSES
 from indicators.models import AccountCluster, AccountClusterMember
 from sharing.api.errors import ApiError
+from sharing.api.feedback_api import FeedbackReportSerializer
 from sharing.api.views import RestApiView, errors
+from sharing.cluster_report import cluster_report_prepare
+from sharing.feedback_outbound import FeedbackError
 from sharing.net import client_ip
 from sharing.review import cluster_decision_review
 
@@ -74,6 +77,17 @@ class ClusterPageSerializer(serializers.Serializer):
 class ClusterReviewSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=REVIEW_STATUSES, help_text=" | ".join(REVIEW_STATUSES))
     note = serializers.CharField(allow_blank=True, required=False, default="", max_length=5000)
+
+
+class ClusterReportInputSerializer(serializers.Serializer):
+    indicator_id = serializers.CharField(
+        max_length=300, required=False, default="", allow_blank=True,
+        help_text="the triggering indicator; default: the subscribed one that matched most members",
+    )  # fmt: skip
+
+
+class ClusterReportsSerializer(serializers.Serializer):
+    reports = FeedbackReportSerializer(many=True, help_text="to the hub's collection, then to its inbox")
 
 
 class _ClustersApi(RestApiView):
@@ -224,3 +238,28 @@ class ClusterReviewApi(_ClustersApi):
             ip_address=client_ip(request),
         )
         return Response(_detail(cluster))
+
+
+class ClusterReportApi(_ClustersApi):
+    @extend_schema(
+        operation_id="clusters_report",
+        summary="Prepare the reports of a confirmed hydra cluster to its hub (admin scope)",
+        description="DOMAIN §4.3.6. Two drafts, nothing sent: for the hub's collection an "
+        "infrastructure object (account count rounded), new indicators for identifiers only the "
+        "cluster's accounts share and their relationships; for its inbox a count-only sighting of "
+        "the triggering indicator. Send each with `POST /api/v1/feedback/reports/{id}/send/`.",
+        parameters=[CLUSTER_ID],
+        request=ClusterReportInputSerializer,
+        responses={201: ClusterReportsSerializer, **errors(400, 403, 404)},
+    )
+    def post(self, request, cluster_id: int):
+        cluster = _cluster_or_404(cluster_id)
+        data = ClusterReportInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            reports = cluster_report_prepare(
+                cluster=cluster, indicator=data.validated_data["indicator_id"], user=request.auth.created_by
+            )
+        except FeedbackError as exc:
+            raise ApiError(400, str(exc)) from None
+        return Response({"reports": FeedbackReportSerializer(reports, many=True).data}, status=201)

@@ -8,4 +8,5 @@ urlpatterns = [
     path("clusters/", clusters_api.ClusterListApi.as_view(), name="cluster-list"),
     path("clusters/<int:cluster_id>/", clusters_api.ClusterDetailApi.as_view(), name="cluster-detail"),
     path("clusters/<int:cluster_id>/review/", clusters_api.ClusterReviewApi.as_view(), name="cluster-review"),
+    path("clusters/<int:cluster_id>/report/", clusters_api.ClusterReportApi.as_view(), name="cluster-report"),
 ]

@@ -91,6 +91,12 @@ class FeedbackReportSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     indicator_id = serializers.CharField(source="indicator_stix_id")
     subscription = serializers.CharField(source="subscription.name")
+    destination = serializers.CharField(
+        help_text="inbox (sightings, opinions) or collection (a cluster report's new objects)"
+    )
+    cluster = serializers.IntegerField(
+        source="cluster_id", allow_null=True, help_text="the hydra cluster a cluster report is about"
+    )
     review_state = serializers.CharField()
     count = serializers.IntegerField()
     opinion = serializers.CharField(allow_blank=True)

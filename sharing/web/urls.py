@@ -24,6 +24,7 @@ urlpatterns = [
     path("clusters/", clusters.cluster_list, name="clusters"),
     path("clusters/<int:pk>/", clusters.cluster_detail, name="cluster"),
     path("clusters/<int:pk>/review/", clusters.cluster_review_view, name="cluster-review"),
+    path("clusters/<int:pk>/report/", clusters.cluster_report_view, name="cluster-report"),
     path("feedback/", feedback.feedback_overview, name="feedback"),
     path("feedback/new/", feedback.feedback_new, name="feedback-new"),
     path("feedback/originated/", feedback.feedback_originated, name="feedback-originated"),

@@ -197,7 +197,7 @@ def _seed_cluster(account):
 
     from django.utils import timezone
 
-    from indicators.cluster_service import clusters_link
+    from indicators.cluster_service import cluster_review, clusters_link
     from indicators.matching import AccountRecord, PaymentRecord
     from indicators.models import AccountCluster, AccountPayment
     from tests.indicators.matching_helpers import records_store
@@ -213,7 +213,9 @@ def _seed_cluster(account):
     )  # fmt: skip
     records_store([twin], "acct-twin")
     clusters_link(now)
-    return AccountCluster.objects.get()
+    cluster = AccountCluster.objects.get()
+    cluster_review(cluster=cluster, status=AccountCluster.Status.CONFIRMED)  # shows "Report to the hub"
+    return cluster
 
 
 def _seed_feedback(web, *, indicator: dict, subscription):
@@ -310,3 +312,7 @@ def test_every_page_renders_without_javascript_errors(live_server, seeded_paths,
     assert page.locator("[data-testid=quarantine]").count() == 1
     assert page.get_by_role("button", name="Dismiss", exact=True).count() == 1
     shot(page, "alert")
+    page.goto(base + seeded_paths[-1])
+    # No indicator of the subscribed hub hit this cluster: the report card says there is no hub.
+    assert page.locator("#report [data-testid=no-trigger]").is_visible()
+    shot(page, "cluster")

@@ -1,5 +1,6 @@
 """Hydra clusters of this node's accounts (DOMAIN §4.3): the list (filters, charts), one cluster
-with its members and link-type breakdown, and the reviewer's decision (Confirm / Dismiss / Reopen).
+with its members and link-type breakdown, the reviewer's decision (Confirm / Dismiss / Reopen)
+and, once confirmed, the reports to the triggering indicator's hub (§4.3.6).
 
 Decisions go through ``indicators.cluster_service.cluster_review`` and are audited as
 ``cluster.review`` in the same transaction. Everything here is node-private (§4.4): viewers
@@ -21,6 +22,8 @@ from django.views.decorators.http import require_GET, require_POST
 from indicators import clustering
 from indicators.cluster_service import last_linked, min_size
 from indicators.models import AccountCluster, AccountClusterMember
+from sharing.cluster_report import cluster_report_prepare, triggers
+from sharing.feedback_outbound import FeedbackError
 from sharing.net import client_ip
 from sharing.review import cluster_decision_review, role_at_least
 from sharing.web.permissions import REVIEWER, VIEWER, role_required
@@ -185,6 +188,8 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         "can_decide": role_at_least(request.user, REVIEWER),
         "query": "",
+        "reports": cluster.reports.select_related("subscription").order_by("-created_at", "-pk")[:20],
+        "triggers": triggers(cluster) if cluster.status == Status.CONFIRMED else [],
     }
     return render(request, "web/clusters_detail.html", context)
 
@@ -212,3 +217,23 @@ def cluster_review_view(request: HttpRequest, pk: int) -> HttpResponse:
     status = cluster.get_status_display().lower()
     messages.success(request, f"{DECISION_LABELS[decision]}: cluster #{cluster.pk} is now {status}.")
     return redirect(back)
+
+
+@require_POST
+@role_required(REVIEWER)
+def cluster_report_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Prepare the §4.3.6 reports of a confirmed cluster; the reviewer checks and sends each."""
+    cluster = get_object_or_404(AccountCluster, pk=pk)
+    try:
+        to_collection, _ = cluster_report_prepare(
+            cluster=cluster, indicator=request.POST.get("indicator", "")[:300], user=request.user
+        )
+    except FeedbackError as exc:
+        messages.error(request, str(exc))
+        return redirect(reverse("web:cluster", args=[cluster.pk]) + "#report")
+    messages.success(
+        request,
+        "Two reports prepared: the new objects for the hub's collection (this page) and the "
+        "sighting for its inbox. Check exactly what will leave this node, then send each.",
+    )
+    return redirect("web:feedback-report", pk=to_collection.pk)

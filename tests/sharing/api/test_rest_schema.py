@@ -30,6 +30,7 @@ REST_PATHS = {
     "/api/v1/clusters/",
     "/api/v1/clusters/{cluster_id}/",
     "/api/v1/clusters/{cluster_id}/review/",
+    "/api/v1/clusters/{cluster_id}/report/",
     "/api/v1/subscriptions/",
     "/api/v1/subscriptions/{subscription_id}/",
     "/api/v1/subscriptions/{subscription_id}/poll/",
