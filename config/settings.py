@@ -362,6 +362,10 @@ MDX_MATCH_PREVIEW_SCAN_LIMIT = env_int("MDX_MATCH_PREVIEW_SCAN_LIMIT", 200_000)
 MDX_CLUSTER_MIN_SIZE = env_int("MDX_CLUSTER_MIN_SIZE", 20, minimum=2)
 MDX_CLUSTER_DEGREE_CAP = env_int("MDX_CLUSTER_DEGREE_CAP", 50, minimum=2)
 MDX_CLUSTER_WINDOW_DAYS = env_int("MDX_CLUSTER_WINDOW_DAYS", 90, minimum=1)
+# Reports after a cluster review (§4.3.6): most new indicators per report; a value leaves only
+# when at least this many of the cluster's accounts share it (fewer is one person's identifier).
+MDX_CLUSTER_REPORT_MAX_INDICATORS = env_int("MDX_CLUSTER_REPORT_MAX_INDICATORS", 50, minimum=0)
+MDX_CLUSTER_REPORT_MIN_HOLDERS = env_int("MDX_CLUSTER_REPORT_MIN_HOLDERS", 3, minimum=2)
 
 # Federation: pulling remote TAXII collections (sharing/federation.py).
 MDX_FEDERATION_TIMEOUT = env_int("MDX_FEDERATION_TIMEOUT", 30, minimum=1)

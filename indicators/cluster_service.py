@@ -16,6 +16,7 @@ interfaces audit it). Everything here is node-private: nothing leaves the provid
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import logging
 import time
@@ -661,6 +662,21 @@ class ClusterReviewError(ValueError):
 REVIEW_STATUSES = tuple(AccountCluster.Status.values)
 
 
+def members_digest(cluster_pk: int) -> str:
+    """SHA-256 over the cluster's member account pks: which accounts a decision was about."""
+    digest = hashlib.sha256()
+    members = AccountClusterMember.objects.filter(cluster_id=cluster_pk).order_by("account_id")
+    for account_pk in members.values_list("account_id", flat=True).iterator(chunk_size=FETCH):
+        digest.update(b"%d," % account_pk)
+    return digest.hexdigest()
+
+
+def members_changed_since_review(cluster: AccountCluster) -> bool:
+    """Whether relinking changed the members after the decision (a review keeps its status
+    across runs, but what leaves the node must be about the accounts a person looked at)."""
+    return cluster.reviewed_at is not None and cluster.reviewed_members != members_digest(cluster.pk)
+
+
 def cluster_review(*, cluster: AccountCluster, user=None, status: str, note: str = "") -> AccountCluster:
     """Record a reviewer's decision on a cluster (``new`` reopens it). Never enforces anything:
     §4.3.6 outbound sharing happens only after review, and only as counts."""
@@ -671,6 +687,8 @@ def cluster_review(*, cluster: AccountCluster, user=None, status: str, note: str
     cluster.review_note = note.strip()[:5000]
     cluster.reviewer = user
     cluster.reviewed_at = now
+    cluster.reviewed_members = members_digest(cluster.pk)
     cluster.updated_at = now
-    cluster.save(update_fields=["status", "review_note", "reviewer", "reviewed_at", "updated_at"])
+    fields = ["status", "review_note", "reviewer", "reviewed_at", "reviewed_members", "updated_at"]
+    cluster.save(update_fields=fields)
     return cluster

@@ -424,6 +424,8 @@ class AccountCluster(models.Model):
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
     review_note = models.TextField(blank=True, default="")
+    # cluster_service.members_digest at the decision: a relink may change the members later.
+    reviewed_members = models.CharField(max_length=64, blank=True, default="")
     first_seen = models.DateTimeField()  # the linking run that first found it
     updated_at = models.DateTimeField()  # last change by a linking run or a review
 

@@ -12,32 +12,39 @@ reports to that indicator's hub, frozen for preview and sent like any feedback r
     (indicators.cluster_values), each ``derived-from`` the triggering indicator and
     ``indicates`` the infrastructure, with the §4.4 TTL of its kind;
   - the relationship "triggering indicator ``indicates`` the infrastructure";
-* **to the hub's inbox**: a count-only sighting of the triggering indicator — the members it
-  matched — TLP:AMBER+STRICT, like any feedback sighting.
+* **to the hub's inbox**: a sighting of the triggering indicator by the cluster, TLP:AMBER+STRICT,
+  whose count is only the lower bound of its count bucket — an exact count next to the rounded
+  size would undo the rounding.
 
-No per-account list leaves the node: no account ids or pseudonyms, no member count other than
-the rounded size, only values several members share and no other customer holds. Reporting the
-same cluster again issues new versions of the objects sent before (same ids, same ``created``).
-A TLP:RED triggering indicator is never referenced in anything sent.
+No per-account list leaves the node: no account ids or pseudonyms, no exact member count, only
+values several members share and no other customer holds. The report is refused when relinking
+changed the members after the decision (it must be about the accounts a person looked at).
+
+Reporting the same cluster again issues new versions of what was sent before (same ids, same
+``created``, a later ``modified``); an indicator sent before whose value no longer qualifies (an
+outside account now holds it, say) is revoked in the new report. A TLP:RED or inactive
+triggering indicator is never referenced in anything sent (checked again at send).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from indicators.cluster_service import members_changed_since_review
 from indicators.cluster_values import ClusterIdentifier, cluster_identifiers
 from indicators.decay import indicator_ttl_class, ttl_of
 from indicators.extensions import EXTENSION_IDS, TLP_IDS, tlp_rank
 from indicators.matching_service import active_indicators
 from indicators.models import AccountCluster, Match
+from indicators.services import parse_timestamp
 from indicators.stix import StixError, parse_object
 from sharing.feedback_outbound import (
     FeedbackError,
@@ -47,7 +54,7 @@ from sharing.feedback_outbound import (
     millisecond_stamp,
     sighting_object,
 )
-from sharing.models import FeedbackReport, Subscription
+from sharing.models import CollectionEntry, FeedbackReport, Subscription
 from sharing.services import audit_record
 
 ACTIVITY_PROFILE = EXTENSION_IDS["mdx-activity-profile"]
@@ -60,7 +67,11 @@ TRIGGER_CHOICES = 50
 
 
 def max_indicators() -> int:
-    return max(0, int(getattr(settings, "MDX_CLUSTER_REPORT_MAX_INDICATORS", 50)))
+    return max(0, int(settings.MDX_CLUSTER_REPORT_MAX_INDICATORS))
+
+
+def min_holders() -> int:
+    return max(2, int(settings.MDX_CLUSTER_REPORT_MIN_HOLDERS))
 
 
 def rounded_count(size: int) -> int:
@@ -74,61 +85,101 @@ def rounded_count(size: int) -> int:
 
 @dataclass(frozen=True)
 class Trigger:
-    """A subscribed, active indicator that matched members of the cluster."""
+    """A subscribed, active indicator below TLP:RED that matched members of the cluster."""
 
     stix_id: str
     name: str
     tlp: str
-    accounts: int  # members it matched
+    accounts: int  # members its current version matched
     subscription: Subscription
+
+
+def _current_matches(cluster: AccountCluster):
+    """Matches of current, active indicator versions on the cluster's members (superseded
+    versions keep their Match rows; they must not count twice)."""
+    return Match.objects.filter(
+        account__cluster_membership__cluster=cluster,
+        indicator__in=active_indicators().exclude(tlp="red").values("pk"),
+    )
 
 
 def triggers(cluster: AccountCluster) -> list[Trigger]:
     """Indicators a report may name as triggering, most members matched first."""
-    rows = list(
-        Match.objects.filter(account__cluster_membership__cluster=cluster)
-        .values("indicator__stix_id")
+    subscribed = CollectionEntry.objects.filter(submitted_by__subscriptions__isnull=False).values("stix_id")
+    rows = (
+        _current_matches(cluster)
+        .filter(indicator__stix_id__in=subscribed)
+        .values("indicator_id", "indicator__stix_id", "indicator__name", "indicator__tlp")
         .annotate(accounts=Count("account", distinct=True))
-        .order_by("-accounts", "indicator__stix_id")[: TRIGGER_CHOICES * 4]
+        .order_by("-accounts", "indicator__stix_id")[:TRIGGER_CHOICES]
     )
-    current = {
-        obj.stix_id: obj
-        for obj in active_indicators().filter(stix_id__in=[r["indicator__stix_id"] for r in rows])
-    }
     found = []
     for row in rows:
-        obj = current.get(row["indicator__stix_id"])
-        subscription = indicator_source(obj.stix_id) if obj is not None else None
+        subscription = indicator_source(row["indicator__stix_id"])
         if subscription is not None:
-            found.append(Trigger(obj.stix_id, obj.name, obj.tlp, row["accounts"], subscription))
-        if len(found) == TRIGGER_CHOICES:
-            break
+            found.append(
+                Trigger(
+                    row["indicator__stix_id"],
+                    row["indicator__name"],
+                    row["indicator__tlp"],
+                    row["accounts"],
+                    subscription,
+                )
+            )
     return found
 
 
-def _previous(cluster: AccountCluster, subscription: Subscription) -> dict[str, tuple[str, str]]:
-    """What earlier reports of this cluster sent: infrastructure or pattern → (id, created)."""
-    known: dict[str, tuple[str, str]] = {}
-    payloads = FeedbackReport.objects.filter(
-        cluster=cluster, subscription=subscription, destination=FeedbackReport.Destination.COLLECTION
+@dataclass
+class _Sent:
+    """What earlier reports of this cluster to this hub carried."""
+
+    infrastructure: tuple[str, str] | None = None  # (id, created)
+    indicators: dict[str, dict] = field(default_factory=dict)  # pattern → newest object
+    sightings: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger → (id, created)
+    latest_modified: datetime | None = None
+
+    def note_modified(self, obj: dict) -> None:
+        moment = parse_timestamp(obj["modified"])
+        if self.latest_modified is None or moment > self.latest_modified:
+            self.latest_modified = moment
+
+
+def _sent_before(cluster: AccountCluster, subscription: Subscription) -> _Sent:
+    """Reports that left (or may have left: a failed send's outcome can be unknown); drafts
+    never did, so they bind nothing."""
+    sent = _Sent()
+    reports = FeedbackReport.objects.filter(
+        cluster=cluster,
+        subscription=subscription,
+        status__in=[FeedbackReport.Status.SENT, FeedbackReport.Status.FAILED],
     ).order_by("created_at", "pk")
-    for payload in payloads.values_list("payload", flat=True):
+    for destination, payload in reports.values_list("destination", "payload"):
         for obj in json.loads(payload)["objects"]:
-            if obj["type"] == "infrastructure":
-                known["infrastructure"] = (obj["id"], obj["created"])
+            sent.note_modified(obj)
+            if obj["type"] == "sighting" and destination == FeedbackReport.Destination.INBOX:
+                sent.sightings[obj["sighting_of_ref"]] = (obj["id"], obj["created"])
+            elif obj["type"] == "infrastructure":
+                sent.infrastructure = (obj["id"], obj["created"])
+            elif obj["type"] == "indicator" and obj.get("revoked"):
+                sent.indicators.pop(obj["pattern"], None)  # STIX 2.1 §3.6: never revived
             elif obj["type"] == "indicator":
-                known[obj["pattern"]] = (obj["id"], obj["created"])
-    return known
+                sent.indicators[obj["pattern"]] = obj
+    return sent
 
 
 class _Envelope:
     """Builds the collection part; every object carries the same identity, marking and time."""
 
-    def __init__(self, *, identity: str, marking: str, now: datetime, previous: dict[str, tuple[str, str]]):
-        self.identity, self.marking, self.now, self.previous = identity, marking, now, previous
+    def __init__(self, *, identity: str, marking: str, now: datetime, sent: _Sent):
+        self.identity, self.marking, self.sent = identity, marking, sent
+        # STIX 2.1 §3.2: a new version's modified is later than the last one's, even when two
+        # reports are prepared within the same millisecond.
+        if sent.latest_modified is not None and now <= sent.latest_modified:
+            now = sent.latest_modified + timedelta(milliseconds=1)
+        self.now = now
 
-    def _common(self, kind: str, key: str) -> dict:
-        stable_id, created = self.previous.get(key, (f"{kind}--{uuid.uuid4()}", millisecond_stamp(self.now)))
+    def _common(self, kind: str, earlier: tuple[str, str] | None) -> dict:
+        stable_id, created = earlier or (f"{kind}--{uuid.uuid4()}", millisecond_stamp(self.now))
         obj = {
             "type": kind,
             "spec_version": "2.1",
@@ -142,7 +193,7 @@ class _Envelope:
         return obj
 
     def infrastructure(self, controlled: int) -> dict:
-        obj = self._common("infrastructure", "infrastructure")
+        obj = self._common("infrastructure", self.sent.infrastructure)
         obj.update(
             {
                 "name": INFRASTRUCTURE_NAME,
@@ -165,7 +216,8 @@ class _Envelope:
         return obj
 
     def indicator(self, identifier: ClusterIdentifier, trigger: str) -> dict:
-        obj = self._common("indicator", identifier.pattern)
+        before = self.sent.indicators.get(identifier.pattern)
+        obj = self._common("indicator", (before["id"], before["created"]) if before else None)
         label = identifier.label[:1].upper() + identifier.label[1:]  # str.capitalize lowers "PAN"
         obj.update(
             {
@@ -192,17 +244,16 @@ class _Envelope:
         obj["valid_until"] = millisecond_stamp(self.now + ttl_of(indicator_ttl_class(obj)))
         return obj
 
+    def revocation(self, before: dict) -> dict:
+        """STIX 2.1 §3.6: the last version of an indicator this cluster no longer supports."""
+        return {**before, "modified": millisecond_stamp(self.now), "revoked": True}
+
     def relationship(self, kind: str, source_id: str, target_id: str, created: str) -> dict:
         # The id is derived from the ends (our random ids, the hub's indicator), so a re-report
         # re-sends the same relationship rather than a twin.
         name = f"{kind}|{source_id}|{target_id}"
-        obj = {
-            **self._common("relationship", name),
-            "id": f"relationship--{uuid.uuid5(_RELATIONSHIP_NS, name)}",
-        }
-        obj.update(
-            {"created": created, "relationship_type": kind, "source_ref": source_id, "target_ref": target_id}
-        )
+        obj = self._common("relationship", (f"relationship--{uuid.uuid5(_RELATIONSHIP_NS, name)}", created))
+        obj.update({"relationship_type": kind, "source_ref": source_id, "target_ref": target_id})
         return obj
 
 
@@ -215,39 +266,54 @@ def _validated(objects: list[dict]) -> str:
     return json.dumps({"objects": objects}, indent=2, ensure_ascii=False)
 
 
-def cluster_report_prepare(
-    *, cluster: AccountCluster, indicator: str = "", user=None
-) -> tuple[FeedbackReport, FeedbackReport]:
-    """Build and freeze the two reports of a confirmed cluster (collection part, inbox part);
-    nothing leaves the node yet."""
+def _chosen_trigger(cluster: AccountCluster, indicator: str) -> Trigger:
     if cluster.status != AccountCluster.Status.CONFIRMED:
         raise FeedbackError("only a confirmed cluster is reported: review it first")
+    if members_changed_since_review(cluster):
+        raise FeedbackError(
+            "relinking changed this cluster's members after it was confirmed: "
+            "review it again before reporting it"
+        )
     choices = triggers(cluster)
     if not choices:
         raise FeedbackError(
-            "no active indicator from a subscribed hub matched a member of this cluster: "
+            "no active indicator from a subscribed hub (below TLP:RED) matched a member of this cluster: "
             "there is no hub to report to"
         )
     trigger = next((c for c in choices if c.stix_id == indicator), None) if indicator else choices[0]
     if trigger is None:
         raise FeedbackError(
-            f"{indicator} is not an active, subscribed indicator that matched a member of this cluster"
+            f"{indicator} is not an active, subscribed indicator below TLP:RED "
+            "that matched a member of this cluster"
         )
-    if trigger.tlp == "red":
-        raise FeedbackError(f"{trigger.stix_id} is TLP:RED: nothing that references it is shared")
+    return trigger
+
+
+def cluster_report_prepare(
+    *, cluster: AccountCluster, indicator: str = "", user=None
+) -> tuple[FeedbackReport, FeedbackReport]:
+    """Build and freeze the two reports of a confirmed cluster (collection part, inbox part);
+    nothing leaves the node yet."""
+    trigger = _chosen_trigger(cluster, indicator)
     subscription = trigger.subscription
+    sent = _sent_before(cluster, subscription)
     level = trigger.tlp if tlp_rank(trigger.tlp) > tlp_rank("amber") else "amber"
-    now = timezone.now()
     envelope = _Envelope(
-        identity=subscription.member_identity,
-        marking=TLP_IDS[level],
-        now=now,
-        previous=_previous(cluster, subscription),
+        identity=subscription.member_identity, marking=TLP_IDS[level], now=timezone.now(), sent=sent
     )
     controlled = rounded_count(cluster.size)
     infrastructure = envelope.infrastructure(controlled)
-    identifiers = cluster_identifiers(cluster.pk)
-    derived = [envelope.indicator(i, trigger.stix_id) for i in identifiers[: max_indicators()]]
+    keyring = getattr(settings, "MDX_KEYRING", None)
+    identifiers, truncated = cluster_identifiers(
+        cluster.pk,
+        current_key=keyring.current if keyring is not None else None,
+        limit=max_indicators(),
+        min_holders=min_holders(),
+        ignore_ids=[obj["id"] for obj in sent.indicators.values()],
+    )
+    derived = [envelope.indicator(i, trigger.stix_id) for i in identifiers]
+    kept = {obj["id"] for obj in derived}
+    revoked = [envelope.revocation(before) for before in sent.indicators.values() if before["id"] not in kept]
     relationships = [
         envelope.relationship("indicates", trigger.stix_id, infrastructure["id"], infrastructure["created"])
     ]
@@ -256,16 +322,20 @@ def cluster_report_prepare(
             envelope.relationship("derived-from", obj["id"], trigger.stix_id, obj["created"]),
             envelope.relationship("indicates", obj["id"], infrastructure["id"], obj["created"]),
         ]
-    collection_payload = _validated([infrastructure, *derived, *relationships])
+    collection_payload = _validated([infrastructure, *derived, *revoked, *relationships])
 
-    count = trigger.accounts
-    if getattr(settings, "MDX_FEEDBACK_COUNT", "exact") == "bucket":
-        count = bucket_floor(count)  # member policy: report the bucket's lower bound only
-    matches = Match.objects.filter(
-        indicator__stix_id=trigger.stix_id, account__cluster_membership__cluster=cluster
-    )
+    # The bucket's lower bound only: the exact number of members the trigger matched would
+    # give away the size the infrastructure object rounds.
+    count = bucket_floor(trigger.accounts)
+    matches = _current_matches(cluster).filter(indicator__stix_id=trigger.stix_id)
     sighting = sighting_object(
-        trigger.stix_id, matches, "confirmed", count, subscription.member_identity, now
+        trigger.stix_id,
+        matches,
+        "confirmed",
+        count,
+        subscription.member_identity,
+        envelope.now,
+        version_of=sent.sightings.get(trigger.stix_id),
     )
     inbox_payload = _validated([sighting])
 
@@ -290,9 +360,9 @@ def cluster_report_prepare(
             "cluster.report.prepare", user=user, target_type="cluster", target_id=cluster.pk,
             details={
                 "indicator": trigger.stix_id, "controlled_account_count": controlled,
-                "derived_indicators": len(derived), "identifiers_left_out": len(identifiers) - len(derived),
-                "sighting_count": count, "count_bucket": count_bucket(count),
-                "reports": [to_collection.pk, to_inbox.pk],
+                "derived_indicators": len(derived), "revoked_indicators": len(revoked),
+                "more_identifiers_than_the_limit": truncated, "sighting_count": count,
+                "count_bucket": count_bucket(count), "reports": [to_collection.pk, to_inbox.pk],
             },
         )  # fmt: skip
     return to_collection, to_inbox

@@ -196,8 +196,18 @@ def feedback_aggregates(stix_ids: list[str] | None = None) -> dict[str, Feedback
     result: dict[str, FeedbackAggregate] = {}
     sighted: dict[str, set[int]] = defaultdict(set)
     false_positive: dict[str, set[int]] = defaultdict(set)
-    rows = sightings.values_list("indicator_stix_id", "organisation_id", "count", "last_seen", "review_state")
-    for stix_id, org, count, last_seen, state in rows:
+    # A member's sighting states how many of its accounts are in a review state now, so its
+    # newest sighting per indicator and state replaces the older ones instead of adding to them
+    # (a repeated report, or a cluster report after alert feedback, is not counted twice).
+    newest_sighting: dict[tuple[str, int, str], tuple] = {}
+    rows = sightings.values_list(
+        "indicator_stix_id", "organisation_id", "count", "last_seen", "review_state", "modified", "pk"
+    )
+    for stix_id, org, count, last_seen, state, modified, pk in rows:
+        key = (stix_id, org, state)
+        if key not in newest_sighting or (modified, pk) > newest_sighting[key][2:]:
+            newest_sighting[key] = (count, last_seen, modified, pk)
+    for (stix_id, org, state), (count, last_seen, _, _) in newest_sighting.items():
         agg = result.setdefault(stix_id, FeedbackAggregate(stix_id))
         if state in NOT_SIGHTED_STATES:
             false_positive[stix_id].add(org)

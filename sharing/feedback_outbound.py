@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Min
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from indicators.extensions import EXTENSION_IDS, TLP_IDS
+from indicators.matching_service import active_indicators
 from indicators.models import Account, Alert, Match
 from indicators.stix import StixError, parse_object
 from sharing.federation import PollError, remote_collection, with_retries
@@ -140,17 +141,25 @@ def explanation_problem(text: str) -> str:
 
 
 def sighting_object(
-    stix_id: str, matches, review_state: str, count: int, identity: str, now: datetime
+    stix_id: str,
+    matches,
+    review_state: str,
+    count: int,
+    identity: str,
+    now: datetime,
+    version_of: tuple[str, str] | None = None,
 ) -> dict:
     """A count-only sighting of ``stix_id`` (DOMAIN.md §4.4); ``matches`` are the local Match
-    rows behind it, read for the day-truncated span and the commonest match kind only."""
+    rows behind it, read for the day-truncated span and the commonest match kind only.
+    ``version_of`` = (id, created) makes it a new version of a sighting sent before."""
     span = matches.aggregate(first=Min("matched_at"), last=Max("matched_at"))
-    kinds = Counter(matches.values_list("kind", flat=True))
+    commonest = matches.values("kind").annotate(n=Count("pk")).order_by("-n", "kind").first()
+    sighting_id, created = version_of or (f"sighting--{uuid.uuid4()}", millisecond_stamp(now))
     sighting = {
         "type": "sighting",
         "spec_version": "2.1",
-        "id": f"sighting--{uuid.uuid4()}",
-        "created": millisecond_stamp(now),
+        "id": sighting_id,
+        "created": created,
         "modified": millisecond_stamp(now),
         "first_seen": _day(span["first"] or now),
         "last_seen": _day(span["last"] or now),
@@ -160,8 +169,8 @@ def sighting_object(
         "extensions": {SIGHTING_CONTEXT: {"extension_type": "toplevel-property-extension"}},
         "mdx_review_state": review_state,
     }
-    if kinds:
-        sighting["mdx_match_kind"] = kinds.most_common(1)[0][0]
+    if commonest:
+        sighting["mdx_match_kind"] = commonest["kind"]
     bucket = count_bucket(count)
     if bucket:
         sighting["mdx_count_bucket"] = bucket
@@ -260,6 +269,12 @@ def feedback_send(*, report: FeedbackReport, user=None, ip_address: str | None =
         raise FeedbackError("this report was already sent")
     subscription = report.subscription
     if report.destination == FeedbackReport.Destination.COLLECTION:
+        # The objects reference the triggering indicator; its marking may have changed since.
+        if not active_indicators().filter(stix_id=report.indicator_stix_id).exclude(tlp="red").exists():
+            raise FeedbackError(
+                f"{report.indicator_stix_id} is no longer an active indicator below TLP:RED: "
+                "discard this report and prepare a new one"
+            )
         target, where = subscription.remote_collection_id, "collection"
     elif subscription.inbox_collection_id is None:
         raise FeedbackError(

@@ -152,6 +152,7 @@ def _web_urls(web, pending) -> list[tuple[str, str]]:
         "object-release": [1],
         "cluster": [1],
         "cluster-review": [1],
+        "cluster-report": [1],
     }
     names = [p.name for p in urls.urlpatterns if isinstance(p, URLPattern)]
     return [(name, reverse(f"web:{name}", args=args.get(name, []))) for name in names]
@@ -206,6 +207,7 @@ FORM_ROUTES = {
     "feedback-report-discard",
     "object-release",
     "cluster-review",
+    "cluster-report",
 }
 
 

@@ -20,7 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from indicators import clustering
-from indicators.cluster_service import last_linked, min_size
+from indicators.cluster_service import last_linked, members_changed_since_review, min_size
 from indicators.models import AccountCluster, AccountClusterMember
 from sharing.cluster_report import cluster_report_prepare, triggers
 from sharing.feedback_outbound import FeedbackError
@@ -189,8 +189,10 @@ def cluster_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_decide": role_at_least(request.user, REVIEWER),
         "query": "",
         "reports": cluster.reports.select_related("subscription").order_by("-created_at", "-pk")[:20],
-        "triggers": triggers(cluster) if cluster.status == Status.CONFIRMED else [],
     }
+    if cluster.status == Status.CONFIRMED:
+        context["changed_since_review"] = members_changed_since_review(cluster)
+        context["triggers"] = [] if context["changed_since_review"] else triggers(cluster)
     return render(request, "web/clusters_detail.html", context)
 
 

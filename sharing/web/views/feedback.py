@@ -173,8 +173,9 @@ def feedback_report_send(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(exc))
     else:
         if report.status == FeedbackReport.Status.SENT:
+            where = "collection" if report.destination == FeedbackReport.Destination.COLLECTION else "inbox"
             messages.success(
-                request, f"Sent to {report.subscription.name}'s inbox (status {report.remote_status})."
+                request, f"Sent to {report.subscription.name}'s {where} (status {report.remote_status})."
             )
         else:
             messages.error(request, f"Not sent: {report.error}")

@@ -224,4 +224,5 @@ def test_the_schema_documents_the_cluster_endpoints(db):
         "/api/v1/clusters/": {"get": "clusters_list"},
         "/api/v1/clusters/{cluster_id}/": {"get": "clusters_retrieve"},
         "/api/v1/clusters/{cluster_id}/review/": {"post": "clusters_review"},
+        "/api/v1/clusters/{cluster_id}/report/": {"post": "clusters_report"},
     }

@@ -18,7 +18,7 @@ from indicators.accounts import accounts_import
 from indicators.cluster_values import cluster_identifiers
 from indicators.demo_accounts import DEMO_CLUSTER, demo_accounts_generate
 from indicators.hashing import Keyring, payment_hash
-from indicators.models import Account, AccountCluster, AccountIdentifier, AccountPayment, Match
+from indicators.models import Account, AccountCluster, AccountIdentifier, AccountIp, AccountPayment, Match
 from sharing.cluster_report import cluster_report_prepare, rounded_count
 from sharing.feedback_outbound import FeedbackError, feedback_send
 from sharing.models import AuditEvent, CollectionEntry, FeedbackReport, SubmissionItem
@@ -28,7 +28,12 @@ from tests.stix_builders import TLP, make_indicator
 pytestmark = pytest.mark.django_db
 
 LINKED_AT = datetime(2026, 11, 23, tzinfo=UTC)  # the demo accounts' sign-ups end before this
-KEYRING = Keyring.for_tests()
+# Two key epochs: the importer hashes every identifier under both; only the current one may leave.
+KEYRING = Keyring(
+    keys={"mdx-test-0": bytes(32), "mdx-test-1": b"\x02" * 32},
+    current="mdx-test-1",
+    pseudonym_key=b"\x01" * 32,
+)
 JA4_PATTERN = f"[mdx-client-fingerprint:ja4 = '{DEMO_CLUSTER.ja4}']"
 
 
@@ -37,9 +42,10 @@ def par_hmac() -> str:
 
 
 @pytest.fixture
-def reported(fed_cast, eager_tasks, django_capture_on_commit_callbacks):
+def reported(fed_cast, settings, eager_tasks, django_capture_on_commit_callbacks):
     """Demo accounts, a subscription with an inbox, the JA4 indicator pulled through it and
     matched, and the planted cluster linked and confirmed."""
+    settings.MDX_KEYRING = KEYRING
     result = accounts_import(demo_accounts_generate(3000), keyring=KEYRING)
     assert result.errors == []
     member = fed_cast.member
@@ -108,7 +114,9 @@ def test_the_report_has_a_rounded_infrastructure_new_identifiers_and_a_count_onl
 
     [sighting] = objects_of(to_inbox)
     assert sighting["type"] == "sighting" and sighting["sighting_of_ref"] == trigger["id"]
-    assert sighting["count"] == 40 and sighting["mdx_review_state"] == "confirmed"
+    # 40 members matched it; only the bucket's lower bound leaves (40 would undo the rounding).
+    assert (sighting["count"], sighting["mdx_count_bucket"]) == (10, "10-99")
+    assert sighting["mdx_review_state"] == "confirmed"
     assert sighting["object_marking_refs"] == [TLP["amber+strict"]]
     assert "observed_data_refs" not in sighting
     assert sighting["first_seen"].endswith("T00:00:00Z") and sighting["last_seen"].endswith("T00:00:00Z")
@@ -118,16 +126,40 @@ def test_the_report_has_a_rounded_infrastructure_new_identifiers_and_a_count_onl
 
 
 def test_nothing_in_either_report_names_an_account(reported):
+    assert len(KEYRING.keys) == 2  # so the card was hashed under an older epoch too
     reports = cluster_report_prepare(cluster=reported.cluster)
     text = "\n".join(r.payload for r in reports)
     for account_id, pseudonym in Account.objects.values_list("account_id", "pseudonym"):
         assert f'"{account_id}"' not in text and account_id + " " not in text
         assert pseudonym not in text
-    # Identifier hashes are per customer; the card and the /24 are the cluster's, shared by 40.
+    # Per-customer hashes never leave; of the card only its current-epoch hash does.
     for value in AccountIdentifier.objects.values_list("value", flat=True):
         assert value not in text
     for value in AccountPayment.objects.exclude(value=par_hmac()).values_list("value", flat=True):
         assert value not in text
+    for ip in AccountIp.objects.filter(account__cluster_membership__cluster=reported.cluster).values_list(
+        "ip", flat=True
+    ):
+        assert f"'{ip}'" not in text and f'"{ip}"' not in text
+
+
+def test_identifiers_held_by_fewer_than_three_members_stay_home(reported):
+    members = list(Account.objects.filter(cluster_membership__cluster=reported.cluster).order_by("pk"))
+    shared_email, shared_phone = "e1" * 32, "a7" * 32
+    for account in members[:3]:
+        AccountIdentifier.objects.create(
+            account=account, identifier_type="email-canonical", key_id=KEYRING.current, value=shared_email,
+            normalization="mdx-email-canonical-v1",
+        )  # fmt: skip
+    for account in members[3:5]:
+        AccountIdentifier.objects.create(
+            account=account, identifier_type="phone", key_id=KEYRING.current, value=shared_phone,
+            normalization="mdx-phone-e164-v1",
+        )  # fmt: skip
+    to_collection, _ = cluster_report_prepare(cluster=reported.cluster)
+    patterns = [d["pattern"] for d in by_type(objects_of(to_collection), "indicator")]
+    assert any(shared_email in p and "'email-canonical'" in p for p in patterns)
+    assert not any(shared_phone in p for p in patterns)
 
 
 def test_the_derived_indicators_match_exactly_the_cluster_here(reported, django_capture_on_commit_callbacks):
@@ -142,28 +174,80 @@ def test_the_derived_indicators_match_exactly_the_cluster_here(reported, django_
         assert set(Match.objects.filter(indicator=obj).values_list("account_id", flat=True)) == members
 
 
+def identifiers(cluster) -> list:
+    chosen, _ = cluster_identifiers(cluster.pk, current_key=KEYRING.current, limit=50)
+    return chosen
+
+
 def test_a_value_an_outside_account_holds_or_an_indicator_names_is_not_derived(reported):
     outsider = Account.objects.exclude(cluster_membership__cluster=reported.cluster).first()
     AccountPayment.objects.create(account=outsider, basis="par", key_id=KEYRING.current, value=par_hmac())
-    kinds = {i.kind for i in cluster_identifiers(reported.cluster.pk)}
-    assert kinds == {"network-range"}  # the card is no longer the cluster's alone
+    assert {i.kind for i in identifiers(reported.cluster)} == {
+        "network-range"
+    }  # the card: not the cluster's alone
 
-    # A stored /22 around the cluster's /24 already says it.
+    # An outside account that signed up from the cluster's /24 rules the network out too.
+    AccountIp.objects.create(
+        account=outsider, ip="198.51.100.77", ip_low=bytes(10) + b"\xff\xff" + bytes([198, 51, 100, 77]),
+        ip_high=bytes(10) + b"\xff\xff" + bytes([198, 51, 100, 77]), is_signup=True,
+    )  # fmt: skip
+    assert identifiers(reported.cluster) == []
+
+
+def test_a_network_a_stored_indicator_covers_is_not_derived(reported):
     objects_publish(
         collection=reported.mirror,
         objects=[make_indicator(pattern="[ipv4-addr:value ISSUBSET '198.51.100.0/22']")],
     )
-    assert cluster_identifiers(reported.cluster.pk) == []
+    assert {i.kind for i in identifiers(reported.cluster)} == {"payment"}
 
 
-def test_a_second_report_versions_the_same_objects(reported):
-    first, _ = cluster_report_prepare(cluster=reported.cluster)
-    second, _ = cluster_report_prepare(cluster=reported.cluster)
-    old = {o["id"]: o for o in objects_of(first)}
-    new = {o["id"]: o for o in objects_of(second)}
-    assert old.keys() == new.keys()
+def test_a_second_report_versions_what_was_sent_and_revokes_what_no_longer_holds(reported):
+    first, first_inbox = cluster_report_prepare(cluster=reported.cluster)
+    FeedbackReport.objects.filter(pk__in=[first.pk, first_inbox.pk]).update(status="sent")
+    second, second_inbox = cluster_report_prepare(cluster=reported.cluster)  # within a millisecond or so
+    old = {o["id"]: o for o in objects_of(first) + objects_of(first_inbox)}
+    new = {o["id"]: o for o in objects_of(second) + objects_of(second_inbox)}
+    assert old.keys() == new.keys()  # the sighting included: the hub replaces it, not adds to it
     for stix_id, obj in new.items():
-        assert obj["created"] == old[stix_id]["created"] and obj["modified"] >= old[stix_id]["modified"]
+        assert obj["created"] == old[stix_id]["created"] and obj["modified"] > old[stix_id]["modified"]
+
+    # The card turns up on an outside account: the next report revokes its indicator.
+    FeedbackReport.objects.filter(pk__in=[second.pk, second_inbox.pk]).update(status="sent")
+    outsider = Account.objects.exclude(cluster_membership__cluster=reported.cluster).first()
+    AccountPayment.objects.create(account=outsider, basis="par", key_id=KEYRING.current, value=par_hmac())
+    third, _ = cluster_report_prepare(cluster=reported.cluster)
+    [card] = [o for o in by_type(objects_of(second), "indicator") if o["mdx_indicator_kind"] == "payment"]
+    revoked = [o for o in by_type(objects_of(third), "indicator") if o.get("revoked")]
+    assert [(o["id"], o["created"], o["pattern"]) for o in revoked] == [
+        (card["id"], card["created"], card["pattern"])
+    ]
+    assert not any(r["source_ref"] == card["id"] for r in by_type(objects_of(third), "relationship"))
+    FeedbackReport.objects.filter(pk=third.pk).update(status="sent")
+    fourth, _ = cluster_report_prepare(cluster=reported.cluster)
+    assert all(o["id"] != card["id"] for o in by_type(objects_of(fourth), "indicator"))  # revoked once
+
+
+def test_drafts_bind_nothing(reported):
+    first, _ = cluster_report_prepare(cluster=reported.cluster)  # never sent
+    second, _ = cluster_report_prepare(cluster=reported.cluster)
+    assert not {o["id"] for o in by_type(objects_of(first), "indicator")} & {
+        o["id"] for o in by_type(objects_of(second), "indicator")
+    }
+
+
+def test_a_cluster_relinked_after_its_review_must_be_reviewed_again(reported, client):
+    newcomer = Account.objects.exclude(cluster_membership__cluster=reported.cluster).order_by("pk").first()
+    AccountPayment.objects.create(
+        account=newcomer, basis="par", key_id=KEYRING.current, value=par_hmac(), first_used=LINKED_AT
+    )
+    cs.clusters_link(LINKED_AT)
+    cluster = AccountCluster.objects.get(pk=reported.cluster.pk)  # the same cluster, one more member
+    assert cluster.status == "confirmed" and cluster.size == 41
+    with pytest.raises(FeedbackError, match="relinking changed this cluster's members"):
+        cluster_report_prepare(cluster=cluster)
+    cs.cluster_review(cluster=cluster, status=AccountCluster.Status.CONFIRMED)
+    assert cluster_report_prepare(cluster=cluster)
 
 
 @pytest.mark.parametrize(
@@ -171,9 +255,9 @@ def test_a_second_report_versions_the_same_objects(reported):
     [
         ("unreviewed", "only a confirmed cluster is reported"),
         ("dismissed", "only a confirmed cluster is reported"),
-        ("unknown-indicator", "is not an active, subscribed indicator that matched"),
-        ("red", "is TLP:RED"),
-        ("not-subscribed", "no active indicator from a subscribed hub matched"),
+        ("unknown-indicator", "is not an active, subscribed indicator below TLP:RED"),
+        ("red", r"no active indicator from a subscribed hub \(below TLP:RED\)"),
+        ("not-subscribed", r"no active indicator from a subscribed hub \(below TLP:RED\)"),
     ],
 )
 def test_reports_are_refused_with_a_reason(reported, change, problem):
@@ -194,6 +278,18 @@ def test_reports_are_refused_with_a_reason(reported, change, problem):
     with pytest.raises(FeedbackError, match=problem):
         cluster_report_prepare(cluster=cluster, indicator=indicator)
     assert not FeedbackReport.objects.exists()
+
+
+def test_a_collection_report_whose_trigger_turned_red_is_not_sent(reported):
+    to_collection, _ = cluster_report_prepare(cluster=reported.cluster)
+    newer = dict(reported.trigger, modified="2026-11-30T00:00:00.000Z", object_marking_refs=[TLP["red"]])
+    objects_publish(
+        collection=reported.mirror, objects=[newer], submitted_by=reported.subscription.organisation
+    )
+    with pytest.raises(FeedbackError, match="no longer an active indicator below TLP:RED"):
+        feedback_send(report=to_collection)
+    to_collection.refresh_from_db()
+    assert to_collection.status == "draft"
 
 
 def test_sending_puts_the_objects_in_the_hub_collection_and_the_sighting_in_its_inbox(reported, live_server):

@@ -122,6 +122,17 @@ def test_aggregates_count_members_sum_counts_and_keep_the_newest_version(client,
     assert data["disputed"] is False
 
 
+def test_a_members_newest_sighting_per_review_state_counts_whatever_its_id(client, hub):
+    a, b = hub.members[:2]
+    hub.post(client, a, [sighting(a, hub.indicator["id"], count=3)])
+    # A later report on the same indicator (a fresh sighting id) restates the count: 4, not 3 + 4.
+    hub.post(client, a, [sighting(a, hub.indicator["id"], count=4, modified="2026-11-22T10:00:00.000Z")])
+    hub.post(client, a, [sighting(a, hub.indicator["id"], count=2, state="inconclusive")])  # another state
+    hub.post(client, b, [sighting(b, hub.indicator["id"], count=1)])
+    data = feedback(client, hub.originator, hub.indicator["id"]).json()
+    assert (data["sighted_by_members"], data["total_count"]) == (2, 4 + 2 + 1)
+
+
 def test_opinions_tally_one_newest_verdict_per_member_and_flag_disputes(client, hub):
     a, b, c = hub.members[:3]
     stix_id = hub.indicator["id"]
