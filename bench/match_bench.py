@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit, urlunsplit
@@ -91,23 +93,25 @@ def indicator(pattern: str, kind: str) -> dict:
     }
 
 
-def import_accounts(n: int) -> dict:
+def import_accounts(n: int, extra: Sequence[str] = ()) -> dict:
+    """Import ``n`` demo accounts, then the ``extra`` JSON lines (bench/cluster_bench.py's)."""
     from indicators.accounts import accounts_import
     from indicators.demo_accounts import demo_accounts_generate
     from indicators.hashing import Keyring
 
     with tempfile.NamedTemporaryFile("w+", suffix=".jsonl", delete=True) as handle:
         started = time.perf_counter()
-        for number, line in enumerate(demo_accounts_generate(n, seed=11), start=1):
+        total = n + len(extra)
+        for number, line in enumerate(chain(demo_accounts_generate(n, seed=11), extra), start=1):
             handle.write(line + "\n")
             if number % 50_000 == 0:
-                progress("generating JSON lines", number, n)
+                progress("generating JSON lines", number, total)
         handle.flush()
         generated = time.perf_counter() - started
         handle.seek(0)
         started, cpu = time.perf_counter(), time.process_time()
         result = accounts_import(
-            handle, keyring=Keyring.development(), progress=lambda done: progress("importing", done, n)
+            handle, keyring=Keyring.development(), progress=lambda done: progress("importing", done, total)
         )
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert not result.errors, result.errors[:3]
