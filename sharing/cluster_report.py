@@ -22,7 +22,7 @@ changed the members after the decision (it must be about the accounts a person l
 
 Reporting the same cluster again issues new versions of what was sent before (same ids, same
 ``created``, a later ``modified``); an indicator sent before whose value no longer qualifies (an
-outside account now holds it, say) is revoked in the new report. A TLP:RED or inactive
+outside account now holds it, say) is revoked in the new report, with its relationships. A TLP:RED or inactive
 triggering indicator is never referenced in anything sent (checked again at send).
 """
 
@@ -135,6 +135,7 @@ class _Sent:
 
     infrastructure: tuple[str, str] | None = None  # (id, created)
     indicators: dict[str, dict] = field(default_factory=dict)  # pattern → newest object
+    relationships: dict[str, dict] = field(default_factory=dict)  # id → newest object
     sightings: dict[str, tuple[str, str]] = field(default_factory=dict)  # trigger → (id, created)
     latest_modified: datetime | None = None
 
@@ -164,6 +165,10 @@ def _sent_before(cluster: AccountCluster, subscription: Subscription) -> _Sent:
                 sent.indicators.pop(obj["pattern"], None)  # STIX 2.1 §3.6: never revived
             elif obj["type"] == "indicator":
                 sent.indicators[obj["pattern"]] = obj
+            elif obj["type"] == "relationship" and obj.get("revoked"):
+                sent.relationships.pop(obj["id"], None)
+            elif obj["type"] == "relationship":
+                sent.relationships[obj["id"]] = obj
     return sent
 
 
@@ -245,7 +250,7 @@ class _Envelope:
         return obj
 
     def revocation(self, before: dict) -> dict:
-        """STIX 2.1 §3.6: the last version of an indicator this cluster no longer supports."""
+        """STIX 2.1 §3.6: the last version of an object this cluster no longer supports."""
         return {**before, "modified": millisecond_stamp(self.now), "revoked": True}
 
     def relationship(self, kind: str, source_id: str, target_id: str, created: str) -> dict:
@@ -313,7 +318,10 @@ def cluster_report_prepare(
     )
     derived = [envelope.indicator(i, trigger.stix_id) for i in identifiers]
     kept = {obj["id"] for obj in derived}
-    revoked = [envelope.revocation(before) for before in sent.indicators.values() if before["id"] not in kept]
+    dropped = [before for before in sent.indicators.values() if before["id"] not in kept]
+    dropped_ids = {before["id"] for before in dropped}
+    dropped += [r for r in sent.relationships.values() if r["source_ref"] in dropped_ids]  # theirs go too
+    revoked = [envelope.revocation(before) for before in dropped]
     relationships = [
         envelope.relationship("indicates", trigger.stix_id, infrastructure["id"], infrastructure["created"])
     ]
@@ -360,7 +368,7 @@ def cluster_report_prepare(
             "cluster.report.prepare", user=user, target_type="cluster", target_id=cluster.pk,
             details={
                 "indicator": trigger.stix_id, "controlled_account_count": controlled,
-                "derived_indicators": len(derived), "revoked_indicators": len(revoked),
+                "derived_indicators": len(derived), "revoked_objects": len(revoked),
                 "more_identifiers_than_the_limit": truncated, "sighting_count": count,
                 "count_bucket": count_bucket(count), "reports": [to_collection.pk, to_inbox.pk],
             },

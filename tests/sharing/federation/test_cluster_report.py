@@ -222,10 +222,16 @@ def test_a_second_report_versions_what_was_sent_and_revokes_what_no_longer_holds
     assert [(o["id"], o["created"], o["pattern"]) for o in revoked] == [
         (card["id"], card["created"], card["pattern"])
     ]
-    assert not any(r["source_ref"] == card["id"] for r in by_type(objects_of(third), "relationship"))
+    # Its two relationships (derived-from the trigger, indicates the infrastructure) are revoked with it.
+    card_edges = [r for r in by_type(objects_of(third), "relationship") if r["source_ref"] == card["id"]]
+    assert sorted(r["relationship_type"] for r in card_edges) == ["derived-from", "indicates"]
+    assert all(r.get("revoked") for r in card_edges)
+    assert not any(
+        r.get("revoked") for r in by_type(objects_of(third), "relationship") if r not in card_edges
+    )
     FeedbackReport.objects.filter(pk=third.pk).update(status="sent")
     fourth, _ = cluster_report_prepare(cluster=reported.cluster)
-    assert all(o["id"] != card["id"] for o in by_type(objects_of(fourth), "indicator"))  # revoked once
+    assert all(card["id"] not in (o["id"], o.get("source_ref")) for o in objects_of(fourth))  # revoked once
 
 
 def test_drafts_bind_nothing(reported):
