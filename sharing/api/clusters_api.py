@@ -246,8 +246,10 @@ class ClusterReportApi(_ClustersApi):
         summary="Prepare the reports of a confirmed hydra cluster to its hub (admin scope)",
         description="DOMAIN §4.3.6. Two drafts, nothing sent: for the hub's collection an "
         "infrastructure object (account count rounded), new indicators for identifiers only the "
-        "cluster's accounts share and their relationships; for its inbox a count-only sighting of "
-        "the triggering indicator. Send each with `POST /api/v1/feedback/reports/{id}/send/`.",
+        "cluster's accounts share and their relationships; for its inbox a sighting of the "
+        "triggering indicator whose count is its bucket's lower bound. Refused (400) unless the "
+        "cluster is confirmed and its members are those reviewed. Send each with "
+        "`POST /api/v1/feedback/reports/{id}/send/`.",
         parameters=[CLUSTER_ID],
         request=ClusterReportInputSerializer,
         responses={201: ClusterReportsSerializer, **errors(400, 403, 404)},
