@@ -35,7 +35,7 @@ from django.utils.dateparse import parse_datetime
 
 from indicators import clustering
 from indicators.clustering import Holder, LinkConfig, TimingWindow, ValueGroup
-from indicators.matching.plan import AllOf, AnyOf, ClientLookup, HashLookup, IpRangeLookup, PropertyLookup
+from indicators.matching.plan import ClientLookup, HashLookup, IpRangeLookup, PropertyLookup, candidate_leaves
 from indicators.matching_service import (
     SUPPORTING,
     NotEvaluable,
@@ -329,16 +329,6 @@ class IndicatorValues:
         return any(r_low <= high and low <= r_high for r_low, r_high in self.ranges)
 
 
-def _lookups(node) -> Iterator:
-    if node is None:
-        return
-    if isinstance(node, AnyOf | AllOf):
-        for child in node.children:
-            yield from _lookups(child)
-    else:
-        yield node
-
-
 def indicator_values() -> IndicatorValues:
     """Lookups of every active indicator version with a supporting match (quarantined ones excluded).
 
@@ -357,7 +347,7 @@ def indicator_values() -> IndicatorValues:
             spec = indicator_spec(obj)  # compiled once per version (cached)
         except NotEvaluable:
             continue
-        for lookup in _lookups(spec.compiled.plan.candidates):
+        for lookup in candidate_leaves(spec.compiled.plan.candidates):
             values.add(lookup)
     return values
 

@@ -56,6 +56,7 @@ from indicators.matching.plan import (
     Lookup,
     LshBandLookup,
     PropertyLookup,
+    candidate_leaves,
 )
 from indicators.matching.scos import IP_CONTEXT_EXTENSION
 from indicators.models import (
@@ -199,13 +200,13 @@ def indicator_spec(obj: StixObject) -> IndicatorSpec:
         similarity=similarity,
         valid_from=obj.valid_from,
         valid_until=obj.valid_until,
-        leaves=tuple(_leaves(candidates)),
+        leaves=tuple(candidate_leaves(candidates)),
     )
 
 
 def derive_kind(candidates: Candidates | None) -> str:
     """The §4.2 kind implied by a plan's lookups when the indicator does not name one."""
-    leaves = list(_leaves(candidates))
+    leaves = list(candidate_leaves(candidates))
     if not leaves:
         return "composite"
     kinds = set()
@@ -230,7 +231,9 @@ def _check_key_epochs(candidates: Candidates | None) -> None:
     if keyring is None:
         return
     key_ids = {
-        leaf.value for leaf in _leaves(candidates) if isinstance(leaf, HashLookup) and leaf.field == "key_id"
+        leaf.value
+        for leaf in candidate_leaves(candidates)
+        if isinstance(leaf, HashLookup) and leaf.field == "key_id"
     }
     if key_ids and not key_ids & set(keyring.keys):
         raise NotEvaluable(f"unknown key epoch {sorted(key_ids)[0]!r}")
@@ -362,16 +365,6 @@ def reduce_candidates(node: Candidates | None) -> Candidates | None:
         )
         return kept[0] if len(kept) == 1 else AllOf(kept)
     return node if _translatable(node) else None
-
-
-def _leaves(node: Candidates | None) -> Iterator[Lookup]:
-    if node is None:
-        return
-    if isinstance(node, AnyOf | AllOf):
-        for child in node.children:
-            yield from _leaves(child)
-    else:
-        yield node
 
 
 @dataclass(frozen=True)
@@ -549,7 +542,7 @@ def candidates_for(plan_candidates: Candidates | None, scope: Scope = ALL_ACCOUN
     reduced = reduce_candidates(plan_candidates)
     if reduced is None:
         return None
-    return combine(reduced, resolve_lookups(_leaves(reduced), scope))
+    return combine(reduced, resolve_lookups(candidate_leaves(reduced), scope))
 
 
 def account_pk_chunks(scope: Scope = ALL_ACCOUNTS, size: int = RECORD_CHUNK) -> Iterator[list[int]]:
@@ -800,7 +793,7 @@ def _kind_weight(spec: IndicatorSpec) -> float:
     if kind == "exact-identifier":
         types = {
             leaf.value
-            for leaf in _leaves(spec.compiled.plan.candidates)
+            for leaf in candidate_leaves(spec.compiled.plan.candidates)
             if isinstance(leaf, HashLookup) and leaf.field == "identifier_type"
         }
         if "api-key" in types:
@@ -811,7 +804,7 @@ def _kind_weight(spec: IndicatorSpec) -> float:
     if kind == "payment":
         has_value = any(
             isinstance(leaf, HashLookup) and leaf.sco_type == "mdx-payment-fingerprint"
-            for leaf in _leaves(spec.compiled.plan.candidates)
+            for leaf in candidate_leaves(spec.compiled.plan.candidates)
         )
         return 0.9 if has_value else 0.1
     if kind == "prompt-similarity":
@@ -820,7 +813,9 @@ def _kind_weight(spec: IndicatorSpec) -> float:
         return 0.2
     if kind == "client-fingerprint":
         fields = {
-            leaf.field for leaf in _leaves(spec.compiled.plan.candidates) if isinstance(leaf, ClientLookup)
+            leaf.field
+            for leaf in candidate_leaves(spec.compiled.plan.candidates)
+            if isinstance(leaf, ClientLookup)
         }
         rare = fields & {"ja4", "ja4h"} or {"sdk_name", "sdk_version", "user_agent"} <= fields
         return 0.2 if rare else 0.05
@@ -1329,7 +1324,7 @@ def would_match_count(pattern: str) -> int | None:
     if candidates is None and total > int(getattr(settings, "MDX_MATCH_PREVIEW_SCAN_LIMIT", 200_000)):
         return None
     spec = IndicatorSpec(
-        0, "composite", DEFAULT_CONFIDENCE, compiled, candidates, leaves=tuple(_leaves(candidates))
+        0, "composite", DEFAULT_CONFIDENCE, compiled, candidates, leaves=tuple(candidate_leaves(candidates))
     )
     return len(match_specs([spec])[0])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -149,6 +150,17 @@ class MatchPlan:
     @property
     def full_scan(self) -> bool:
         return self.candidates is None
+
+
+def candidate_leaves(node: Candidates | None) -> Iterator[Lookup]:
+    """The index lookups of a candidate tree, left to right (AnyOf/AllOf flattened)."""
+    if node is None:
+        return
+    if isinstance(node, AnyOf | AllOf):
+        for child in node.children:
+            yield from candidate_leaves(child)
+    else:
+        yield node
 
 
 def ip_to_range(text: str) -> tuple[int, int]:

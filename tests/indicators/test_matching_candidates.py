@@ -63,7 +63,9 @@ def test_sql_candidates_are_a_superset_and_exact_results_equal_the_evaluator(sto
             assert expected[number][1] <= candidates, pattern
         reduced = ms.reduce_candidates(compiled.plan.candidates)
         specs.append(
-            ms.IndicatorSpec(number, "composite", 50, compiled, reduced, leaves=tuple(ms._leaves(reduced)))
+            ms.IndicatorSpec(
+                number, "composite", 50, compiled, reduced, leaves=tuple(ms.candidate_leaves(reduced))
+            )
         )
     # All patterns in one batch, as a retro-hunt runs them.
     hits = ms.match_specs(specs)
