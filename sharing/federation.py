@@ -40,6 +40,7 @@ from taxii2client.v21 import Collection as TaxiiCollection
 from taxii2client.v21 import Server as TaxiiServer
 
 from sharing.models import Collection, Organisation, SubmissionItem, Subscription
+from sharing.numbers import natural_number
 from sharing.services import ServiceError, audit_record, organisation_create
 from sharing.submissions import submission_create
 
@@ -309,8 +310,9 @@ def _retry_after_seconds(response: requests.Response | None) -> float | None:
     if not raw:
         return None
     raw = raw.strip()
-    if raw.isdigit():
-        return float(raw)
+    seconds = natural_number(raw)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = parsedate_to_datetime(raw)
     except (TypeError, ValueError):

@@ -7,28 +7,24 @@ operator organisation may read them or record a review.
 
 from __future__ import annotations
 
-import base64
-import binascii
-
-from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.utils.urls import replace_query_param
 
 from indicators.cluster_service import REVIEW_STATUSES
 from indicators.models import AccountCluster, AccountClusterMember
 from sharing.api.errors import ApiError
 from sharing.api.feedback_api import FeedbackReportSerializer
-from sharing.api.views import RestApiView, errors
+from sharing.api.node_private import NodePrivateApi
+from sharing.api.views import errors
 from sharing.cluster_report import cluster_report_prepare
 from sharing.feedback_outbound import FeedbackError
 from sharing.net import client_ip
+from sharing.numbers import natural_number
 from sharing.review import cluster_decision_review
 
-DEFAULT_PAGE_SIZE = 100
 MAX_MEMBERS = 10_000  # members listed in one detail response; `size` always has the total
 
 
@@ -90,42 +86,8 @@ class ClusterReportsSerializer(serializers.Serializer):
     reports = FeedbackReportSerializer(many=True, help_text="to the hub's collection, then to its inbox")
 
 
-class _ClustersApi(RestApiView):
-    """Base: every method needs an admin-scoped token of the node operator."""
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        self.require_operator_admin("clusters")
-
-    def page_size(self) -> int:
-        raw = self.request.query_params.get("page_size")
-        limit = settings.TAXII_MAX_PAGE_SIZE
-        if raw in (None, ""):
-            return min(DEFAULT_PAGE_SIZE, limit)
-        size = _natural(raw)
-        if size is None or not 1 <= size <= limit:
-            raise ApiError(400, f"page_size must be an integer from 1 to {limit}, got {raw!r}")
-        return size
-
-    def cursor(self) -> tuple[int, int] | None:
-        """(size, id) of the last cluster of the previous page."""
-        raw = self.request.query_params.get("cursor")
-        if not raw:
-            return None
-        try:
-            size, pk = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode().split("|")
-            return int(size), int(pk)  # a bad token fails here or above: a 400, never a 500
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise ApiError(400, "invalid cursor: pass the 'next' link unchanged") from None
-
-    def next_link(self, cluster: AccountCluster) -> str:
-        token = base64.urlsafe_b64encode(f"{cluster.size}|{cluster.pk}".encode()).decode().rstrip("=")
-        return replace_query_param(self.request.build_absolute_uri(), "cursor", token)
-
-
-def _natural(raw: str) -> int | None:
-    """A non-negative integer written in ASCII digits, else None (str.isdigit accepts "²")."""
-    return int(raw) if raw.isascii() and raw.isdigit() else None
+class _ClustersApi(NodePrivateApi):
+    private_data = "clusters"
 
 
 def _filters(clusters: QuerySet, params) -> QuerySet:
@@ -143,7 +105,7 @@ def _filters(clusters: QuerySet, params) -> QuerySet:
             )
         clusters = clusters.filter(status__in=statuses)
     if params.get("min_size"):
-        min_size = _natural(params["min_size"])
+        min_size = natural_number(params["min_size"])
         if min_size is None:
             raise ApiError(400, "min_size must be a non-negative integer")
         clusters = clusters.filter(size__gte=min_size)
@@ -174,13 +136,13 @@ class ClusterListApi(_ClustersApi):
     )
     def get(self, request):
         clusters = _filters(AccountCluster.objects.select_related("reviewer"), request.query_params)
-        after = self.cursor()
+        after = self.cursor_numbers(2)  # (size, id) of the previous page's last cluster
         if after is not None:
             size, pk = after
             clusters = clusters.filter(Q(size__lt=size) | Q(size=size, pk__gt=pk))
         limit = self.page_size()
         rows = list(clusters.order_by("-size", "pk")[: limit + 1])
-        link = self.next_link(rows[limit - 1]) if len(rows) > limit else None
+        link = self.next_link(rows[limit - 1].size, rows[limit - 1].pk) if len(rows) > limit else None
         return Response({"next": link, "results": ClusterSerializer(rows[:limit], many=True).data})
 
 

@@ -20,6 +20,7 @@ from sharing.feedback_inbox import feedback_view, originator_feedback
 from sharing.feedback_outbound import OPINIONS, REVIEW_STATES, FeedbackError, feedback_prepare, feedback_send
 from sharing.models import FeedbackReport
 from sharing.net import client_ip
+from sharing.numbers import natural_number
 
 
 class OpinionTallySerializer(serializers.Serializer):
@@ -124,10 +125,11 @@ class FeedbackReportApi(RestApiView):
 
     @staticmethod
     def report(report_id: str) -> FeedbackReport:
+        pk = natural_number(report_id)
         found = (
-            FeedbackReport.objects.select_related("subscription").filter(pk=int(report_id)).first()
-            if str(report_id).isdigit()
-            else None
+            None
+            if pk is None
+            else FeedbackReport.objects.select_related("subscription").filter(pk=pk).first()
         )
         if found is None:
             raise ApiError(404, "no such feedback report")

@@ -8,25 +8,20 @@ the node operator to its own staff tooling — may read them or record decisions
 
 from __future__ import annotations
 
-import base64
-import binascii
-
-from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
-from rest_framework.utils.urls import replace_query_param
 
 from indicators.matching_service import DECISIONS, ReleaseError
 from indicators.models import Alert, IndicatorMatchState, Match
 from sharing.api.errors import ApiError
-from sharing.api.views import RestApiView, errors
+from sharing.api.node_private import NodePrivateApi
+from sharing.api.views import errors
 from sharing.net import client_ip
+from sharing.numbers import natural_number
 from sharing.review import alert_review, quarantine_release_review
-
-DEFAULT_PAGE_SIZE = 100
 
 
 class MatchSerializer(serializers.Serializer):
@@ -105,40 +100,15 @@ PAGE_PARAMS = [
 INDICATOR_PARAM = OpenApiParameter("indicator", OpenApiTypes.STR, description="an indicator id (any version)")
 
 
-class _NodePrivateApi(RestApiView):
-    """Base: every method needs an admin-scoped token of the node operator."""
-
-    def initial(self, request, *args, **kwargs):
-        super().initial(request, *args, **kwargs)
-        self.require_operator_admin("matches and alerts")
-
-    def page_size(self) -> int:
-        raw = self.request.query_params.get("page_size")
-        limit = settings.TAXII_MAX_PAGE_SIZE
-        if raw in (None, ""):
-            return min(DEFAULT_PAGE_SIZE, limit)
-        if not raw.isdigit() or not 1 <= int(raw) <= limit:
-            raise ApiError(400, f"page_size must be an integer from 1 to {limit}, got {raw!r}")
-        return int(raw)
-
-    def cursor(self) -> list[str] | None:
-        raw = self.request.query_params.get("cursor")
-        if not raw:
-            return None
-        try:
-            return base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode().split("|")
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            raise ApiError(400, "invalid cursor: pass the 'next' link unchanged") from None
-
-    def next_link(self, *parts: object) -> str:
-        token = base64.urlsafe_b64encode("|".join(map(str, parts)).encode()).decode().rstrip("=")
-        return replace_query_param(self.request.build_absolute_uri(), "cursor", token)
+class _NodePrivateApi(NodePrivateApi):
+    private_data = "matches and alerts"
 
 
 def _int(value: str, name: str) -> int:
-    if not value.isdigit():
+    number = natural_number(value)
+    if number is None:
         raise ApiError(400, f"{name} must be an integer")
-    return int(value)
+    return number
 
 
 class MatchListApi(_NodePrivateApi):

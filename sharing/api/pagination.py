@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from sharing.api.errors import ApiError
+from sharing.numbers import natural_number
 
 DEFAULT_PAGE_SIZE = 100
 
@@ -50,11 +51,12 @@ class KeysetPagination:
         if raw_size is None or raw_size == "":
             self.page_size = min(DEFAULT_PAGE_SIZE, self.max_page_size)
         else:
-            if not raw_size.isdigit() or not 1 <= int(raw_size) <= self.max_page_size:
+            size = natural_number(raw_size)
+            if size is None or not 1 <= size <= self.max_page_size:
                 raise ApiError(
                     400, f"page_size must be an integer from 1 to {self.max_page_size}, got {raw_size!r}"
                 )
-            self.page_size = int(raw_size)
+            self.page_size = size
         raw_cursor = request.query_params.get(self.cursor_param)
         self.after = decode_cursor(raw_cursor) if raw_cursor else None
         self.next_link: str | None = None

@@ -19,6 +19,7 @@ from sharing.api.views import RestApiView, errors
 from sharing.federation import subscription_poll_request
 from sharing.models import Subscription
 from sharing.net import client_ip
+from sharing.numbers import natural_number
 
 SUBSCRIPTION_ID = OpenApiParameter("subscription_id", OpenApiTypes.INT, OpenApiParameter.PATH)
 
@@ -77,13 +78,10 @@ class SubscriptionApi(RestApiView):
         self.require_operator_admin("subscriptions")
 
     def subscription(self, subscription_id: str) -> Subscription:
-        if not str(subscription_id).isdigit():
+        pk = natural_number(subscription_id)
+        if pk is None:
             raise ApiError(404, "no such subscription")
-        found = (
-            Subscription.objects.select_related("collection", "organisation")
-            .filter(pk=int(subscription_id))
-            .first()
-        )
+        found = Subscription.objects.select_related("collection", "organisation").filter(pk=pk).first()
         if found is None:
             raise ApiError(404, "no such subscription")
         return found

@@ -49,6 +49,7 @@ from sharing.api.serializers import (
 from sharing.api.throttling import TokenRateThrottle
 from sharing.models import ApiToken, Organisation, Submission
 from sharing.net import client_ip
+from sharing.numbers import natural_number
 from sharing.selectors import (
     CollectionAccess,
     collection_access,
@@ -108,8 +109,8 @@ class RestApiView(APIView):
     def bounded_body(self, request, *, wrong_type: str) -> bytes:
         """The raw request body; 413 over max_content_length, checked before it is read."""
         limit = settings.TAXII_MAX_CONTENT_LENGTH
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > limit:
+        length = natural_number(request.META.get("CONTENT_LENGTH") or "0") or 0
+        if length > limit:
             raise ApiError(413, f"the body is larger than {limit} bytes")
         raw = request.data
         if not isinstance(raw, bytes):

@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from indicators.models import StixObject
 from indicators.services import UNVERSIONED, parse_timestamp
 from sharing.models import CollectionEntry
+from sharing.numbers import natural_number
 from sharing.taxii.errors import TaxiiError
 
 _TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
@@ -144,10 +145,10 @@ class TaxiiQuery:
         maximum = settings.TAXII_MAX_PAGE_SIZE
         limit = maximum
         if params.get("limit") is not None:
-            raw = params["limit"].strip()
-            if not raw.isdigit() or int(raw) < 1:
+            wanted = natural_number(params["limit"].strip())
+            if wanted is None or wanted < 1:
                 raise TaxiiError(400, f"limit must be a positive integer, got {params['limit']!r}")
-            limit = min(int(raw), maximum)
+            limit = min(wanted, maximum)
         cursor = Cursor.decode(params["next"].strip()) if params.get("next") is not None else None
         return cls(
             ids=ids,

@@ -15,6 +15,7 @@ from indicators.stix import StixError, load_json
 from sharing.authentication import ApiTokenAuthentication
 from sharing.models import Organisation, Submission
 from sharing.net import client_ip
+from sharing.numbers import natural_number
 from sharing.selectors import CollectionAccess, collection_access, collections_visible_to, readable_entries
 from sharing.services import audit_record, collection_entries_delete, feed_pull_record
 from sharing.submissions import submission_create
@@ -240,8 +241,8 @@ class ObjectsView(TaxiiView):
         return taxii_response(body, rows=rows)
 
     def post(self, request, collection_id):
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > settings.TAXII_MAX_CONTENT_LENGTH:
+        length = natural_number(request.META.get("CONTENT_LENGTH") or "0") or 0
+        if length > settings.TAXII_MAX_CONTENT_LENGTH:
             raise TaxiiError(
                 413, f"the body is larger than max_content_length ({settings.TAXII_MAX_CONTENT_LENGTH} bytes)"
             )

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from sharing.models import Submission, SubmissionItem
 from sharing.net import client_ip
+from sharing.numbers import natural_number
 from sharing.review import (
     ReviewError,
     four_eyes_blocks,
@@ -87,7 +88,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(REVIEWER)
 def queue_bulk(request: HttpRequest) -> HttpResponse:
-    ids = [int(i) for i in request.POST.getlist("items") if i.isdigit()]
+    ids = [pk for pk in map(natural_number, request.POST.getlist("items")) if pk is not None]
     form = BulkDecisionForm(request.POST, item_ids=ids)
     back = reverse("web:queue") + (f"?{request.POST['query']}" if request.POST.get("query") else "")
     if not ids:
